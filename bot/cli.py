@@ -31,7 +31,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(soft_wrap=True)
+out = Console()
 err = Console(stderr=True, soft_wrap=True)
 
 
@@ -40,7 +40,10 @@ def _ui_lang() -> Lang:
     return "zh" if locale.lower().startswith("zh") else "en"
 
 
-def _services() -> Services:
+def _services(ctx: typer.Context | None = None) -> Services:
+    """The Services passed by the caller (tests, embedding hosts) or a fresh set from settings."""
+    if ctx is not None and isinstance(ctx.obj, Services):
+        return ctx.obj
     settings = load_settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     return Services(settings)
@@ -74,9 +77,11 @@ def _index_progress(enabled: bool) -> Iterator[object]:
 
 
 @app.command()
-def index(rebuild: Annotated[bool, typer.Option("--rebuild", help="Re-embed everything from scratch.")] = False) -> None:
+def index(
+    ctx: typer.Context,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Re-embed everything from scratch.")] = False) -> None:
     """Build or update the knowledge index (only changed files are re-embedded)."""
-    services = _services()
+    services = _services(ctx)
     lang = _ui_lang()
     try:
         with _index_progress(err.is_terminal) as progress:
@@ -107,6 +112,7 @@ def _error_json(error: RagError, lang: Lang) -> dict[str, object]:
 
 @app.command()
 def ask(
+    ctx: typer.Context,
     question: Annotated[str, typer.Argument(help='The question, or "-" to read one question per line from stdin.')],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of formatted text.")] = False,
     mode: Annotated[str, typer.Option(help="Retrieval mode: hybrid, dense or bm25.")] = "hybrid",
@@ -115,7 +121,7 @@ def ask(
     if mode not in {"hybrid", "dense", "bm25"}:
         err.print(f"[red]✗[/red] --mode must be hybrid, dense or bm25, not {escape(mode)!r}")
         raise typer.Exit(2)
-    services = _services()
+    services = _services(ctx)
     if question == "-":
         _ask_stream(services, as_json, mode)
         return
@@ -156,9 +162,9 @@ def _ask_stream(services: Services, as_json: bool, mode: str) -> None:
 
 
 @app.command()
-def chat() -> None:
+def chat(ctx: typer.Context) -> None:
     """An interactive, multi-turn conversation in the terminal (/reset, /exit)."""
-    services = _services()
+    services = _services(ctx)
     lang = _ui_lang()
     try:
         with err.status("Loading the knowledge base… 正在加载知识库…"):

@@ -131,6 +131,7 @@ class Services:
             bm25_weight=s.rag_bm25_weight,
             min_dense=s.rag_min_dense,
             min_bm25=s.rag_min_bm25,
+            min_bm25_unmatched=s.rag_min_bm25_unmatched,
         )
 
     def rag(self, progress: Progress | None = None) -> RagService:

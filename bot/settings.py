@@ -44,8 +44,9 @@ class Settings(BaseSettings):
     rag_bm25_weight: float = Field(1.0, ge=0, le=10, validation_alias=_env("RAG_BM25_WEIGHT"))
     rag_min_dense: float = Field(0.35, ge=-1, le=1, validation_alias=_env("RAG_MIN_DENSE"))
     rag_min_bm25: float = Field(4.0, ge=0, validation_alias=_env("RAG_MIN_BM25"))
+    rag_min_bm25_unmatched: float = Field(8.0, ge=0, validation_alias=_env("RAG_MIN_BM25_UNMATCHED"))
     rag_max_question_chars: int = Field(1000, ge=10, le=20000, validation_alias=_env("RAG_MAX_QUESTION_CHARS"))
-    answer_max_sentences: int = Field(3, ge=1, le=10, validation_alias=_env("ANSWER_MAX_SENTENCES"))
+    answer_max_sentences: int = Field(4, ge=1, le=10, validation_alias=_env("ANSWER_MAX_SENTENCES"))
 
     llm_provider: Literal["none", "openai", "ollama"] = Field("none", validation_alias=_env("LLM_PROVIDER"))
     llm_model: str = Field("gpt-4o-mini", validation_alias=_env("LLM_MODEL"))

@@ -16,6 +16,7 @@ from .aspects import detect_aspects
 from .conversation import Turn
 from .messages import message
 from .retriever import Hit
+from .store import StoredChunk
 from .text import Lang, split_sentences
 from .tokenize import BilingualTokenizer
 
@@ -68,42 +69,73 @@ class ExtractiveAnswerer:
         self.idf = idf
         self.max_sentences = max_sentences
         self.max_passages = max_passages
+        self._cache: dict[int, list[tuple[str, frozenset[str]]]] = {}
 
-    def answer(self, lang: Lang, hits: Sequence[Hit], query_tokens: Sequence[str], question: str = "") -> Answer:
+    def _sentences(self, chunk: StoredChunk) -> list[tuple[str, frozenset[str]]]:
+        cached = self._cache.get(chunk.faiss_id)
+        if cached is None:
+            cached = [(s, frozenset(self.tokenizer(s))) for s in split_sentences(chunk.text, chunk.lang)]  # type: ignore[arg-type]
+            if len(self._cache) > 20000:
+                self._cache.clear()
+            self._cache[chunk.faiss_id] = cached
+        return cached
+
+    def answer(
+        self,
+        lang: Lang,
+        hits: Sequence[Hit],
+        query_tokens: Sequence[str],
+        question: str = "",
+        siblings: Callable[[StoredChunk], Sequence[StoredChunk]] | None = None,
+    ) -> Answer:
+        """Compose an answer from the best sentences of the top passages.
+
+        The other sections of the best document are candidates too (at a lower prior):
+        retrieval is usually right about the document even when another section of it
+        holds the answering sentence.
+        """
         same = [h for h in hits if h.chunk.lang == lang]
-        passages = (same or list(hits))[: self.max_passages]
+        passages: list[tuple[float, Hit]] = [(float(r), h) for r, h in enumerate((same or list(hits))[: self.max_passages])]
         if not passages:
             return Answer(message("no_answer", lang), lang, True, backend="none", reason="no_answer")
+        if siblings is not None:
+            seen = {h.chunk.faiss_id for _, h in passages}
+            top = passages[0][1]
+            for chunk in siblings(top.chunk):
+                if chunk.faiss_id not in seen:
+                    passages.append((1.5, Hit(chunk, top.score * 0.5)))
         idf = self.idf()
         query = set(query_tokens)
         default_idf = max(idf.values(), default=1.0)
         aspects = detect_aspects(question)
-        headings = {a.heading_zh for a in aspects} | {a.heading_en for a in aspects}
+        headings = ({a.heading_zh for a in aspects} | {a.heading_en for a in aspects}) - {""}
         cues = [a.sentence for a in aspects if a.sentence is not None]
         scored: list[tuple[float, int, int, str]] = []
-        for rank, hit in enumerate(passages):
+        subject_cache: dict[str, frozenset[str]] = {}
+        for index, (prior, hit) in enumerate(passages):
             on_aspect = hit.chunk.heading.split(" > ")[0] in headings
-            for pos, sentence in enumerate(split_sentences(hit.chunk.text, hit.chunk.lang)):  # type: ignore[arg-type]
-                tokens = set(self.tokenizer(sentence))
-                overlap = sum(idf.get(t, default_idf) for t in tokens & query)
-                score = overlap / (1.0 + 0.35 * rank) + (0.5 if rank == 0 and pos == 0 else 0.0)
+            title = hit.chunk.title
+            if title not in subject_cache:
+                subject_cache[title] = frozenset(self.tokenizer(title))
+            subject = subject_cache[title]
+            for pos, (sentence, tokens) in enumerate(self._sentences(hit.chunk)):
+                # The subject's own name is in most of its sentences: it says little about which one answers.
+                overlap = sum(idf.get(t, default_idf) * (0.15 if t in subject else 1.0) for t in tokens & query)
+                score = overlap / (1.0 + 0.35 * prior)
                 if on_aspect:
                     score += 2.0
                 if any(cue.search(sentence) for cue in cues):
                     score += 3.0
-                scored.append((score, rank, pos, sentence))
+                scored.append((score, index, pos, sentence))
         best = sorted(scored, key=lambda s: (-s[0], s[1], s[2]))
         chosen = [s for s in best[: self.max_sentences] if s[0] > 0] or best[:1]
-        if all(s[1] != 0 for s in chosen):
-            top = next(s for s in best if s[1] == 0)
-            chosen = [top, *chosen[: self.max_sentences - 1]]
         chosen.sort(key=lambda s: (s[1], s[2]))
 
         numbers: dict[str, int] = {}
         sources: list[Source] = []
         parts: list[str] = []
-        for _, rank, _, sentence in chosen:
-            hit = passages[rank]
+        for _, index, _, sentence in chosen:
+            hit = passages[index][1]
             key = hit.chunk.path
             if key not in numbers:
                 numbers[key] = len(numbers) + 1

@@ -17,8 +17,8 @@ __all__ = ["Aspect", "ASPECTS", "detect_aspects", "english_heading"]
 class Aspect:
     name: str
     question: re.Pattern[str]
-    heading_zh: str
-    heading_en: str
+    heading_zh: str = ""
+    heading_en: str = ""
     sentence: re.Pattern[str] | None = None
 
 
@@ -51,7 +51,7 @@ ASPECTS: tuple[Aspect, ...] = (
     ),
     Aspect(
         "symbolism",
-        _re(r"花语|象征|寓意|代表|含义|意义|意思|讲究|品格|说法|symbol|meaning|\bmean|represent|signif|victorian|language of flowers|story|legend"),
+        _re(r"花语|象征|寓意|代表|含义|意义|意思|讲究|品格|说法|节日|送人|送礼|送给|为什么.*送|symbol|meaning|\bmean|represent|signif|victorian|language of flowers|story|legend"),
         "花语与象征",
         "Symbolism",
     ),
@@ -61,6 +61,13 @@ ASPECTS: tuple[Aspect, ...] = (
         "花期与花色",
         "Season and colours",
         _re(rf"\d+\s*(?:[～~\-–到至]\s*\d+\s*)?月|{_MONTHS}|spring|summer|autumn|winter|春|夏|秋|冬"),
+    ),
+    Aspect(
+        "occasion",
+        _re(r"节日|哪个节|什么节|场合|holiday|festival|occasion|which day"),
+        "花语与象征",
+        "Symbolism",
+        _re(r"节|婚礼|葬礼|festival|holiday|day\b|wedding|funeral|graduation"),
     ),
     Aspect("colours", _re(r"颜色|花色|什么色|colou?rs?"), "花期与花色", "Season and colours"),
     Aspect(
@@ -77,7 +84,39 @@ ASPECTS: tuple[Aspect, ...] = (
     ),
 )
 
-_HEADING_EN = {a.heading_zh: a.heading_en for a in ASPECTS}
+_NUM = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十半几]+)"
+_RANGE = rf"{_NUM}\s*(?:[～~\-–—到至]\s*{_NUM}\s*)?"
+
+# Answer types: not tied to a section, they say what an answering sentence contains.
+ASPECTS += (
+    Aspect(
+        "duration",
+        _re(r"多长时间|多久|几分钟|几秒|几小时|多少秒|多少分钟|多少小时|几天|how long|how many (?:minutes|hours|seconds|days)"),
+        sentence=_re(rf"{_RANGE}(?:秒|分钟|小时|天|周|星期|seconds?|minutes?|hours?|days?|weeks?)"),
+    ),
+    Aspect(
+        "quantity",
+        _re(r"几层|几张|几处|几根|几枝|几朵|几次|多少|几个|how many|how much|what ratio|proportion"),
+        sentence=_re(rf"{_RANGE}(?:层|张|处|根|枝|朵|次|个|倍|厘米|cm|%|°|℃|times|layers|sheets|stems)|单数|奇数|odd number|ratio|\d"),
+    ),
+    Aspect(
+        "reason",
+        _re(r"为什么|为何|原因|怎么回事|\bwhy\b|cause|reason"),
+        sentence=_re(r"因为|由于|所以|谐音|导致|造成|because|cause|due to|so that|reason|homophone|sounds like"),
+    ),
+    Aspect(
+        "place",
+        _re(r"什么位置|放在哪|摆在哪|哪里|哪座|哪个寺|where"),
+        sentence=_re(r"位置|中央|上方|下方|底部|顶部|寺|堂|放在|摆在|远离|located|placed|position|centre|center|away from|near|base"),
+    ),
+    Aspect(
+        "person",
+        _re(r"谁|哪位|作者|首创|创立|who\b|founder|author|invented"),
+        sentence=_re(r"[\u4e00-\u9fff]{2,4}(?:所著|著|创|提出|写)|创立|首创|作者|founded|wrote|created|invented|by [A-Z]"),
+    ),
+)
+
+_HEADING_EN = {a.heading_zh: a.heading_en for a in ASPECTS if a.heading_zh}
 
 
 def detect_aspects(question: str) -> list[Aspect]:

@@ -140,7 +140,7 @@ class Glossary:
         while i < n:
             for size in range(min(longest, n - i), 0, -1):
                 term = self._zh_index.get(text[i : i + size])
-                if term is not None and (size > 1 or term.zh == text[i]):
+                if term is not None and (size > 1 or (term.zh == text[i] and term.category in _BOTANICAL)):
                     matches.append(TermMatch(term, text[i : i + size], i))
                     i += size
                     break

@@ -14,6 +14,7 @@ import numpy as np
 
 from .aspects import detect_aspects
 from .crosslang import DenseView
+from .domain import off_topic
 from .embeddings import SentenceEmbeddings
 from .glossary import Glossary
 from .index import KnowledgeIndex
@@ -36,6 +37,7 @@ class RetrievalConfig:
     cross_lang_weight: float = 0.5
     min_dense: float = 0.35
     min_bm25: float = 4.0
+    min_bm25_unmatched: float = 8.0
 
 
 @dataclass
@@ -73,6 +75,18 @@ class HybridSearcher:
         self.tokenizer = tokenizer
         self.glossary = glossary
         self.config = config or RetrievalConfig()
+        self._by_path: dict[str, list[StoredChunk]] | None = None
+
+    def siblings(self, chunk: StoredChunk) -> list[StoredChunk]:
+        """The other chunks of the same file, in document order."""
+        if self._by_path is None:
+            by_path: dict[str, list[StoredChunk]] = {}
+            for c in self.index.store.chunks.values():
+                by_path.setdefault(c.path, []).append(c)
+            for group in by_path.values():
+                group.sort(key=lambda c: c.position)
+            self._by_path = by_path
+        return [c for c in self._by_path.get(chunk.path, []) if c.faiss_id != chunk.faiss_id]
 
     def expand(self, text: str, lang: Lang) -> tuple[str, list[str], list[str]]:
         """(dense query, BM25 query tokens, matched glossary terms in both languages)."""
@@ -80,10 +94,10 @@ class HybridSearcher:
         en_terms = list(dict.fromkeys(m.term.en for m in matches))
         zh_terms = list(dict.fromkeys(m.term.zh for m in matches))
         aspects = detect_aspects(text)
-        headings_en = list(dict.fromkeys(a.heading_en for a in aspects))
-        headings_zh = list(dict.fromkeys(a.heading_zh for a in aspects))
+        headings_en = list(dict.fromkeys(a.heading_en for a in aspects if a.heading_en))
+        headings_zh = list(dict.fromkeys(a.heading_zh for a in aspects if a.heading_zh))
         dense_query = self.dense_view.query(text, lang)
-        if lang == "zh" and headings_en and not self.dense_view.multilingual:
+        if lang == "zh" and headings_en and dense_query and not self.dense_view.multilingual:
             dense_query = ", ".join([dense_query, *headings_en])
         sparse = " ".join([text, *zh_terms, *en_terms, *(headings_zh if lang == "zh" else headings_en)])
         return dense_query, self.tokenizer(sparse), zh_terms + en_terms
@@ -124,15 +138,23 @@ class HybridSearcher:
         ]
         best_dense = max((s for _, s in dense.values()), default=0.0)
         best_bm25 = max((s for _, s in sparse.values()), default=0.0)
-        relevant = self._relevant(mode, terms, best_dense, best_bm25)
+        relevant = not off_topic(text) and self._relevant(mode, terms, best_dense, best_bm25, lang)
         return SearchResult(lang, hits if relevant else [], relevant, best_dense, best_bm25, terms, tokens)
 
-    def _relevant(self, mode: Mode, terms: list[str], best_dense: float, best_bm25: float) -> bool:
+    def _relevant(self, mode: Mode, terms: list[str], best_dense: float, best_bm25: float, lang: Lang) -> bool:
+        """Abstain unless the question is about something the base knows.
+
+        English questions are judged by the encoder, which reads them; Chinese ones need a
+        glossary term (the encoder only sees their English terms) plus lexical support.
+        """
         cfg = self.config
         dense_ok = best_dense >= cfg.min_dense
         sparse_ok = best_bm25 >= cfg.min_bm25
-        if mode == "dense":
-            return dense_ok
         if mode == "bm25":
-            return sparse_ok and bool(terms)
-        return (bool(terms) and (dense_ok or sparse_ok)) or best_dense >= cfg.min_dense + 0.15
+            return (sparse_ok and bool(terms)) or best_bm25 >= cfg.min_bm25_unmatched
+        if lang == "en" and not self.dense_view.multilingual:
+            return dense_ok if mode == "dense" else dense_ok and (bool(terms) or sparse_ok)
+        if mode == "dense":
+            return dense_ok and bool(terms)
+        # A Chinese question with no glossary term needs strong lexical evidence (e.g. 《瓶史》).
+        return (bool(terms) and (dense_ok or sparse_ok)) or best_bm25 >= cfg.min_bm25_unmatched

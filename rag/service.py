@@ -67,7 +67,7 @@ class RagService:
                 return Asked(self.llm.answer(question, lang, result.hits, history), result, query)
             except LLMAnswerError as exc:
                 log.warning("LLM answer failed, using extractive answer: %s", exc)
-                answer = self.extractive.answer(lang, result.hits, result.query_tokens, query)
+                answer = self.extractive.answer(lang, result.hits, result.query_tokens, query, self.searcher.siblings)
                 answer.fallback_reason = str(exc)
                 return Asked(answer, result, query)
-        return Asked(self.extractive.answer(lang, result.hits, result.query_tokens, query), result, query)
+        return Asked(self.extractive.answer(lang, result.hits, result.query_tokens, query, self.searcher.siblings), result, query)

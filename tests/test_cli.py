@@ -1,0 +1,61 @@
+"""The `huayi` CLI: JSON output, stdin batches in order, polite errors, progress-free pipes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from bot.cli import app
+
+runner = CliRunner()
+
+
+def test_ask_json(full_services) -> None:
+    result = runner.invoke(app, ["ask", "Why does vase water go cloudy?", "--json"], obj=full_services)
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert not payload["abstained"] and payload["sources"][0]["lang"] == "en"
+
+
+def test_ask_human_output_lists_sources(full_services) -> None:
+    result = runner.invoke(app, ["ask", "剑山怎么用？"], obj=full_services)
+    assert result.exit_code == 0 and "[1]" in result.stdout and "knowledge_base/zh/" in result.stdout
+
+
+def test_empty_and_huge_questions_exit_2_with_a_message(full_services) -> None:
+    empty = runner.invoke(app, ["ask", "   "], obj=full_services)
+    assert empty.exit_code == 2 and "empty" in empty.stderr.lower()
+    huge = runner.invoke(app, ["ask", "花" * 20000], obj=full_services)
+    assert huge.exit_code == 2 and "20000" in huge.stderr and "Traceback" not in huge.output
+
+
+def test_bad_mode(full_services) -> None:
+    result = runner.invoke(app, ["ask", "peony", "--mode", "magic"], obj=full_services)
+    assert result.exit_code == 2
+
+
+def test_stdin_batch_keeps_order_and_survives_bad_lines(full_services) -> None:
+    lines = ["How long do tulips last?", "", "今天上证指数收盘是多少？", "牡丹对猫有毒吗？"]
+    result = runner.invoke(app, ["ask", "--json", "-"], input="\n".join(lines) + "\n", obj=full_services)
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(rows) == 4
+    assert rows[0]["sources"][0]["path"].endswith("en/flowers/tulip.md")
+    assert rows[1]["error"] == "invalid_question" and rows[1]["abstained"]
+    assert rows[2]["abstained"] and rows[2]["sources"] == []
+    assert rows[3]["sources"][0]["path"].endswith("zh/flowers/tree-peony.md")
+
+
+def test_console_script_runs_without_a_terminal(full_services) -> None:
+    env = dict(os.environ, HUAYI_DATA_DIR=str(full_services.settings.data_dir), HF_HUB_OFFLINE="1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "ask", "--json", "-"],
+        input="What is a kenzan?\n", capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    row = json.loads(proc.stdout)
+    assert not row["abstained"] and "Traceback" not in proc.stderr

@@ -33,8 +33,12 @@ def load_gold(directory: Path = GOLD_DIR) -> list[dict]:
     return rows
 
 
+_EQUIVALENT = str.maketrans({"～": "-", "~": "-", "–": "-", "—": "-", "至": "-", "到": "-", "℃": "°c"})
+
+
 def _norm(text: str) -> str:
-    return clean_text(text).lower().replace(" ", "")
+    """Case, spaces, range dashes (3～5 = 3–5 = 3到5) and ℃/°C are not part of a fact."""
+    return clean_text(text).lower().replace(" ", "").translate(_EQUIVALENT)
 
 
 def fact_hit(answer: str, facts: list[list[str]]) -> bool:

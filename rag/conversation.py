@@ -14,7 +14,7 @@ from .glossary import Glossary
 
 __all__ = ["Turn", "contextualise", "SUBJECT_CATEGORIES"]
 
-SUBJECT_CATEGORIES = frozenset({"flower", "foliage", "style", "technique", "occasion", "vessel", "tool"})
+SUBJECT_CATEGORIES = frozenset({"flower", "foliage", "style", "technique", "occasion"})
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,15 @@ class RagService:
         self.llm = llm
         self.max_question_chars = max_question_chars
 
+    def _answer_tokens(self, query: str, lang: str) -> list[str]:
+        """Words that pick answering sentences: the question's own, plus glossary synonyms in its language.
+
+        Translations into the other language are left out; they would favour the sentences
+        that merely list a plant's foreign names.
+        """
+        synonyms = self.glossary.translate_terms(query, lang)
+        return self.searcher.tokenizer(" ".join([query, *synonyms]))
+
     def ask(self, question: str, history: Sequence[Turn] = (), mode: Mode = "hybrid") -> Answer:
         return self.ask_detailed(question, history, mode).answer
 
@@ -67,7 +76,7 @@ class RagService:
                 return Asked(self.llm.answer(question, lang, result.hits, history), result, query)
             except LLMAnswerError as exc:
                 log.warning("LLM answer failed, using extractive answer: %s", exc)
-                answer = self.extractive.answer(lang, result.hits, result.query_tokens, query, self.searcher.siblings)
+                answer = self.extractive.answer(lang, result.hits, self._answer_tokens(query, lang), query, self.searcher.siblings)
                 answer.fallback_reason = str(exc)
                 return Asked(answer, result, query)
-        return Asked(self.extractive.answer(lang, result.hits, result.query_tokens, query, self.searcher.siblings), result, query)
+        return Asked(self.extractive.answer(lang, result.hits, self._answer_tokens(query, lang), query, self.searcher.siblings), result, query)

@@ -84,7 +84,10 @@ def _blocks(text: str) -> list[str]:
             continue
         item = _LIST_ITEM.match(line)
         if item and blocks and (in_list or blocks[-1].endswith((":", "："))):
-            sep = " " if blocks[-1].endswith((":", "：")) else "; "
+            if blocks[-1].endswith((":", "：")):
+                sep = " "
+            else:
+                sep = "" if blocks[-1].endswith(("。", "！", "？", "；")) else "; "
             blocks[-1] += sep + line[item.end() :].strip()
             in_list = True
             continue

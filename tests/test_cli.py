@@ -59,3 +59,11 @@ def test_console_script_runs_without_a_terminal(full_services) -> None:
     assert proc.returncode == 0, proc.stderr
     row = json.loads(proc.stdout)
     assert not row["abstained"] and "Traceback" not in proc.stderr
+
+
+def test_chat_keeps_the_conversation(full_services) -> None:
+    script = "绣球花怎么养护？\n那它对猫有毒吗？\n/reset\n/exit\n"
+    result = runner.invoke(app, ["chat"], input=script, obj=full_services)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("zh/flowers/hydrangea.md") >= 2, "the follow-up is answered from the same article"
+    assert "已开始新的对话" in result.stdout

@@ -93,7 +93,7 @@ def test_llm_answer_is_grounded_in_the_retrieved_passages(full_services: Service
         system = request["messages"][0]["content"]
         assert "[1]" in system and "ONLY" in system and answer.sources[0].title in system
         assert request["messages"][-1]["content"] == "How long does a tulip last in a vase?"
-        assert fake.headers[-1]["Authorization"] == "Bearer sk-test-secret"
+        assert fake.headers[-1]["authorization"] == "Bearer sk-test-secret"
 
         fake.mode = "no_answer"
         assert rag.ask("How long does a tulip last in a vase?").abstained

@@ -127,7 +127,8 @@ def ask(
         return
     lang = detect_lang(question) if question.strip() else _ui_lang()
     try:
-        rag = services.rag()
+        with _index_progress(err.is_terminal) as progress:
+            rag = services.rag(progress=progress)  # type: ignore[arg-type]
         answer = rag.ask(question, mode=mode)  # type: ignore[arg-type]
     except InvalidQuestionError as exc:
         if as_json:
@@ -144,7 +145,8 @@ def ask(
 def _ask_stream(services: Services, as_json: bool, mode: str) -> None:
     """One question per stdin line, one answer per line, same order, one warm process."""
     try:
-        rag = services.rag()
+        with _index_progress(err.is_terminal) as progress:
+            rag = services.rag(progress=progress)  # type: ignore[arg-type]
     except RagError as exc:
         raise _fail(exc, _ui_lang())
     for line in sys.stdin:

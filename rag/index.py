@@ -149,7 +149,7 @@ class KnowledgeIndex:
                 if not target.is_file() or _sha256(target) != expected:
                     raise IndexCorruptError(f"{target} is missing or does not match its manifest hash", path=str(index_dir))
         dimension = int(manifest.get("dimension", 0))
-        store = FaissStore.load(directory, embeddings, dimension)
+        store = FaissStore.load(directory, dimension)
         try:
             bm25 = BM25Index.load(directory / "bm25")
         except (OSError, ValueError, KeyError) as exc:
@@ -247,7 +247,7 @@ def _update_locked(
         old_files: dict[str, dict[str, Any]] = dict(previous.files)
         retokenize = previous.manifest.get("tokenizer") != tokenizer_key
     else:
-        store = FaissStore(embeddings, embeddings.dimension)
+        store = FaissStore(embeddings.dimension)
         old_files, retokenize = {}, False
 
     sources = _scan(roots)

@@ -12,6 +12,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from .retriever import HybridSearcher, Mode
+from .vectorstore import to_document
 
 __all__ = ["KnowledgeRetriever"]
 
@@ -24,4 +25,4 @@ class KnowledgeRetriever(BaseRetriever):
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
         result = self.searcher.search(query, self.mode)
-        return [h.chunk.to_document(score=h.score, dense=h.dense, bm25=h.bm25) for h in result.hits]
+        return [to_document(h.chunk, score=h.score, dense=h.dense, bm25=h.bm25) for h in result.hits]

@@ -1,24 +1,22 @@
-"""A FAISS vector store with a SQLite docstore, behind langchain-core's `VectorStore`.
+"""A FAISS vector store with a SQLite docstore.
 
 Exact `IndexFlatIP` over normalised vectors (scores are cosines), wrapped in
 `IndexIDMap2` so changed files can be removed and re-added. Nothing is pickled:
-vectors go to a `.faiss` file, chunk records to SQLite.
+vectors go to a `.faiss` file, chunk records to SQLite. `rag.vectorstore` exposes it
+as a langchain-core `VectorStore`; the answer path uses it directly, because importing
+langchain's vector-store machinery costs seconds on a cold start.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from langchain_core.documents import Document
-from langchain_core.embeddings import Embeddings
-from langchain_core.vectorstores import VectorStore
 
 from .chunking import Chunk
 from .errors import IndexCorruptError
@@ -36,77 +34,22 @@ class StoredChunk(Chunk):
         self.faiss_id = faiss_id
         self.tokens = tokens
 
-    def to_document(self, **metadata: Any) -> Document:
+    def metadata(self) -> dict[str, Any]:
         meta = {k: v for k, v in asdict(self).items() if k != "text"}
-        meta.update(faiss_id=self.faiss_id, **metadata)
-        return Document(page_content=self.text, metadata=meta, id=str(self.faiss_id))
+        meta["faiss_id"] = self.faiss_id
+        return meta
 
 
-class FaissStore(VectorStore):
-    def __init__(self, embedding: Embeddings, dimension: int) -> None:
+class FaissStore:
+    """Chunks by FAISS id, their vectors, and their BM25 tokens."""
+
+    def __init__(self, dimension: int) -> None:
         import faiss
 
-        self._embedding = embedding
         self.dimension = dimension
         self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
         self.chunks: dict[int, StoredChunk] = {}
         self._next_id = 0
-
-    # -- langchain VectorStore interface ---------------------------------------------
-    @property
-    def embeddings(self) -> Embeddings:
-        return self._embedding
-
-    def add_texts(
-        self, texts: Iterable[str], metadatas: list[dict] | None = None, *, ids: list[str] | None = None, **kwargs: Any
-    ) -> list[str]:
-        texts = list(texts)
-        metadatas = metadatas or [{} for _ in texts]
-        chunks = [
-            Chunk(
-                chunk_id=(ids[i] if ids else uuid.uuid4().hex[:16]),
-                doc_id=str(meta.get("doc_id", "")),
-                path=str(meta.get("path", "")),
-                lang=str(meta.get("lang", "")),
-                title=str(meta.get("title", "")),
-                heading=str(meta.get("heading", "")),
-                text=text,
-                position=int(meta.get("position", i)),
-            )
-            for i, (text, meta) in enumerate(zip(texts, metadatas))
-        ]
-        vectors = np.asarray(self._embedding.embed_documents(texts), dtype=np.float32)
-        return [str(i) for i in self.add_chunks(chunks, vectors, [[] for _ in chunks])]
-
-    def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
-        if ids is None:
-            return False
-        self.remove_ids([int(i) for i in ids])
-        return True
-
-    def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
-        return [self.chunks[int(i)].to_document() for i in ids if int(i) in self.chunks]
-
-    def similarity_search_with_score_by_vector(self, embedding: Sequence[float], k: int = 4) -> list[tuple[Document, float]]:
-        return [(self.chunks[i].to_document(score=s), s) for i, s in self.search_vector(np.asarray(embedding), k)]
-
-    def similarity_search_with_score(self, query: str, k: int = 4, **kwargs: Any) -> list[tuple[Document, float]]:
-        return self.similarity_search_with_score_by_vector(self._embedding.embed_query(query), k)
-
-    def similarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
-        return [doc for doc, _ in self.similarity_search_with_score(query, k)]
-
-    def _select_relevance_score_fn(self):  # noqa: ANN202 - signature fixed by VectorStore
-        return lambda score: score  # already a cosine
-
-    @classmethod
-    def from_texts(
-        cls, texts: list[str], embedding: Embeddings, metadatas: list[dict] | None = None, **kwargs: Any
-    ) -> "FaissStore":
-        dimension = len(embedding.embed_query("dimension probe"))
-        store = cls(embedding, dimension)
-        store.add_texts(texts, metadatas, ids=kwargs.get("ids"))
-        return store
 
     # -- Huayi's own API ---------------------------------------------------------------
     def __len__(self) -> int:
@@ -169,10 +112,10 @@ class FaissStore(VectorStore):
             con.close()
 
     @classmethod
-    def load(cls, directory: Path, embedding: Embeddings, dimension: int) -> "FaissStore":
+    def load(cls, directory: Path, dimension: int) -> "FaissStore":
         import faiss
 
-        store = cls(embedding, dimension)
+        store = cls(dimension)
         try:
             index = faiss.read_index(str(directory / "vectors.faiss"))
             con = sqlite3.connect(f"file:{directory / 'docstore.sqlite'}?mode=ro", uri=True)

@@ -1,0 +1,180 @@
+"""A NumPy forward pass for plain BERT sentence encoders (the default MiniLM).
+
+Why: on a small CPU, importing torch and sentence-transformers costs far more than
+encoding a query does, and a cold `huayi ask` must not pay it. A BERT encoder with
+mean pooling is a few matrix products, so for that exact architecture the weights are
+read with `safetensors.numpy`, text is tokenised with `tokenizers`, and the forward
+pass runs in NumPy. It reproduces sentence-transformers' vectors (tests compare them);
+any other architecture is served by sentence-transformers.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["BertNumpyEncoder", "numpy_compatible"]
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def numpy_compatible(model_dir: str | Path) -> bool:
+    """True when the directory holds a BERT + mean pooling (+ normalise) sentence-transformers model."""
+    root = Path(model_dir)
+    if not (root / "model.safetensors").is_file() or not (root / "tokenizer.json").is_file():
+        return False
+    config = _read_json(root / "config.json")
+    if config.get("model_type") != "bert" or config.get("hidden_act") != "gelu":
+        return False
+    if config.get("position_embedding_type", "absolute") != "absolute":
+        return False
+    modules = json.loads((root / "modules.json").read_text(encoding="utf-8")) if (root / "modules.json").is_file() else []
+    kinds = [m.get("type", "").rsplit(".", 1)[-1] for m in modules]
+    if kinds not in (["Transformer", "Pooling", "Normalize"], ["Transformer", "Pooling"]):
+        return False
+    pooling_dir = next((m.get("path", "") for m in modules if m.get("type", "").endswith("Pooling")), "")
+    pooling = _read_json(root / pooling_dir / "config.json")
+    flags = {k: v for k, v in pooling.items() if k.startswith("pooling_mode")}
+    return flags.get("pooling_mode_mean_tokens") is True and sum(bool(v) for v in flags.values()) == 1
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    """Abramowitz–Stegun 7.1.26 (|error| < 1.5e-7), so exact GELU needs no SciPy."""
+    sign = np.sign(x)
+    a = np.abs(x)
+    t = 1.0 / (1.0 + 0.3275911 * a)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    # Clipping keeps exp() out of denormals, which are two orders of magnitude slower on x86.
+    return sign * (1.0 - poly * np.exp(np.maximum(-a * a, -80.0)))
+
+
+def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
+    mean = x.mean(-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + eps) * weight + bias
+
+
+@dataclass(frozen=True)
+class _Layer:
+    qkv_w: np.ndarray
+    qkv_b: np.ndarray
+    out_w: np.ndarray
+    out_b: np.ndarray
+    ln1: tuple[np.ndarray, np.ndarray]
+    up_w: np.ndarray
+    up_b: np.ndarray
+    down_w: np.ndarray
+    down_b: np.ndarray
+    ln2: tuple[np.ndarray, np.ndarray]
+
+
+class BertNumpyEncoder:
+    """Mean-pooled, L2-normalised BERT sentence vectors computed with NumPy."""
+
+    def __init__(self, model_dir: str | Path, max_seq_length: int | None = None) -> None:
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        root = Path(model_dir)
+        config = _read_json(root / "config.json")
+        st_config = _read_json(root / "sentence_bert_config.json")
+        self.max_seq_length = int(max_seq_length or st_config.get("max_seq_length") or 512)
+        self.max_seq_length = min(self.max_seq_length, int(config.get("max_position_embeddings", 512)))
+        self.heads = int(config["num_attention_heads"])
+        self.eps = float(config.get("layer_norm_eps", 1e-12))
+        self.dimension = int(config["hidden_size"])
+        self.normalize = (root / "modules.json").is_file() and "Normalize" in (root / "modules.json").read_text()
+
+        self.tokenizer = Tokenizer.from_file(str(root / "tokenizer.json"))
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(self.max_seq_length)
+
+        w = load_file(str(root / "model.safetensors"))
+        prefix = "bert." if "bert.embeddings.word_embeddings.weight" in w else ""
+
+        def get(name: str) -> np.ndarray:
+            return np.ascontiguousarray(w[prefix + name], dtype=np.float32)
+
+        self.word = get("embeddings.word_embeddings.weight")
+        self.position = get("embeddings.position_embeddings.weight")
+        self.token_type = get("embeddings.token_type_embeddings.weight")[0]
+        self.emb_ln = (get("embeddings.LayerNorm.weight"), get("embeddings.LayerNorm.bias"))
+        self.layers: list[_Layer] = []
+        for i in range(int(config["num_hidden_layers"])):
+            p = f"encoder.layer.{i}."
+            qkv_w = np.concatenate([get(p + f"attention.self.{n}.weight") for n in ("query", "key", "value")])
+            qkv_b = np.concatenate([get(p + f"attention.self.{n}.bias") for n in ("query", "key", "value")])
+            self.layers.append(
+                _Layer(
+                    np.ascontiguousarray(qkv_w.T),
+                    qkv_b,
+                    np.ascontiguousarray(get(p + "attention.output.dense.weight").T),
+                    get(p + "attention.output.dense.bias"),
+                    (get(p + "attention.output.LayerNorm.weight"), get(p + "attention.output.LayerNorm.bias")),
+                    np.ascontiguousarray(get(p + "intermediate.dense.weight").T),
+                    get(p + "intermediate.dense.bias"),
+                    np.ascontiguousarray(get(p + "output.dense.weight").T),
+                    get(p + "output.dense.bias"),
+                    (get(p + "output.LayerNorm.weight"), get(p + "output.LayerNorm.bias")),
+                )
+            )
+
+    def token_ids(self, texts: list[str]) -> list[list[int]]:
+        return [e.ids for e in self.tokenizer.encode_batch(texts)]
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces including [CLS]/[SEP], before truncation."""
+        self.tokenizer.no_truncation()
+        try:
+            return len(self.tokenizer.encode(text).ids)
+        finally:
+            self.tokenizer.enable_truncation(self.max_seq_length)
+
+    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        batch, length = ids.shape
+        heads, head_dim = self.heads, self.dimension // self.heads
+        x = self.word[ids] + self.position[:length] + self.token_type
+        x = _layer_norm(x, *self.emb_ln, self.eps)
+        bias = np.where(mask[:, None, None, :] > 0, 0.0, -1e9).astype(np.float32)
+        scale = np.float32(1.0 / np.sqrt(head_dim))
+        for layer in self.layers:
+            qkv = x @ layer.qkv_w + layer.qkv_b
+            qkv = qkv.reshape(batch, length, 3, heads, head_dim).transpose(2, 0, 3, 1, 4)
+            q, k, v = qkv[0], qkv[1], qkv[2]
+            scores = (q @ k.transpose(0, 1, 3, 2)) * scale + bias
+            scores -= scores.max(-1, keepdims=True)
+            np.exp(scores, out=scores)
+            scores /= scores.sum(-1, keepdims=True)
+            context = (scores @ v).transpose(0, 2, 1, 3).reshape(batch, length, self.dimension)
+            x = _layer_norm(context @ layer.out_w + layer.out_b + x, *layer.ln1, self.eps)
+            h = x @ layer.up_w + layer.up_b
+            h = 0.5 * h * (1.0 + _erf(h * np.float32(0.7071067811865476)))
+            x = _layer_norm(h.astype(np.float32) @ layer.down_w + layer.down_b + x, *layer.ln2, self.eps)
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (x * weights).sum(1) / np.maximum(weights.sum(1), 1e-9)
+        return pooled.astype(np.float32)
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        """Vectors in input order; batches are formed from similar lengths to limit padding."""
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        if not texts:
+            return out
+        encoded = self.token_ids(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            length = max(len(encoded[i]) for i in rows)
+            ids = np.zeros((len(rows), length), dtype=np.int64)
+            mask = np.zeros((len(rows), length), dtype=np.int64)
+            for r, i in enumerate(rows):
+                ids[r, : len(encoded[i])] = encoded[i]
+                mask[r, : len(encoded[i])] = 1
+            out[rows] = self._forward(ids, mask)
+        if self.normalize:
+            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out

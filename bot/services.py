@@ -143,7 +143,11 @@ class Services:
                 )
                 token_lists = [c.tokens for c in index.store.chunks.values()]
                 extractive = ExtractiveAnswerer(
-                    self.tokenizer, lambda: index.bm25.idf(token_lists), self.settings.answer_max_sentences
+                    self.tokenizer,
+                    lambda: index.bm25.idf(token_lists),
+                    lambda: (c.text for c in index.store.chunks.values()),
+                    self.settings.answer_max_sentences,
+                    {"zh": self.settings.answer_max_chars_zh, "en": self.settings.answer_max_chars_en},
                 )
                 llm = None
                 if self.settings.llm_provider != "none":

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -20,7 +22,7 @@ from .store import StoredChunk
 from .text import Lang, split_sentences
 from .tokenize import BilingualTokenizer
 
-__all__ = ["Source", "Answer", "ExtractiveAnswerer", "LLMAnswerer", "LLMAnswerError"]
+__all__ = ["Source", "Answer", "Candidate", "ExtractiveAnswerer", "LLMAnswerer", "LLMAnswerError"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,31 @@ class Answer:
         return {"answer": self.text, "abstained": self.abstained, "sources": [s.as_json() for s in self.sources]}
 
 
+_CONTINUES = re.compile(
+    r"^(?:它|它们|其|这|此|该|另一|另外|但|但是|不过|而|因此|所以|同时|\s*(?:It|Its|They|Their|These|This|That|Another|But|However|So|Both)\b)"
+)
+
+
+_HAN_CHAR = re.compile(r"[\u4e00-\u9fff]")
+# Function characters carry no topic; the rest are matched one by one as a fallback for segmentation.
+_STOP_CHARS = frozenset("的了是在和与及或也就都而又还要会能可把被让给对为这那有个一不吗呢吧啊么之其以于中上下时等如")
+
+
+def han_characters(text: str) -> frozenset[str]:
+    return frozenset(ch for ch in _HAN_CHAR.findall(text) if ch not in _STOP_CHARS)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A sentence that may go into an extractive answer, with where it came from."""
+
+    score: float
+    passage: int
+    position: int
+    sentence: str
+    hit: Hit
+
+
 def _source(hit: Hit) -> Source:
     c = hit.chunk
     return Source(c.title, c.path, c.lang, hit.score, c.doc_id, c.heading)
@@ -62,23 +89,129 @@ class ExtractiveAnswerer:
         self,
         tokenizer: BilingualTokenizer,
         idf: Callable[[], dict[str, float]],
-        max_sentences: int = 3,
+        texts: Callable[[], Iterable[str]] = tuple,
+        max_sentences: int = 6,
+        max_chars: dict[str, int] | None = None,
         max_passages: int = 3,
+        other_doc_penalty: float = 1.0,
+        continuation_weight: float = 0.6,
+        top_passage_bonus: float = 1.0,
+        char_weight: float = 0.35,
     ) -> None:
         self.tokenizer = tokenizer
         self.idf = idf
+        self.texts = texts
         self.max_sentences = max_sentences
+        self.max_chars = max_chars or {"zh": 260, "en": 650}
         self.max_passages = max_passages
-        self._cache: dict[int, list[tuple[str, frozenset[str]]]] = {}
+        self.other_doc_penalty = other_doc_penalty
+        self.continuation_weight = continuation_weight
+        self.top_passage_bonus = top_passage_bonus
+        self.char_weight = char_weight
+        self._cache: dict[int, list[tuple[str, frozenset[str], frozenset[str]]]] = {}
+        self._char_idf: dict[str, float] | None = None
 
-    def _sentences(self, chunk: StoredChunk) -> list[tuple[str, frozenset[str]]]:
+    def _sentences(self, chunk: StoredChunk) -> list[tuple[str, frozenset[str], frozenset[str]]]:
         cached = self._cache.get(chunk.faiss_id)
         if cached is None:
-            cached = [(s, frozenset(self.tokenizer(s))) for s in split_sentences(chunk.text, chunk.lang)]  # type: ignore[arg-type]
+            cached = [
+                (s, frozenset(self.tokenizer(s)), han_characters(s))
+                for s in split_sentences(chunk.text, chunk.lang, clauses=False)  # type: ignore[arg-type]
+            ]
             if len(self._cache) > 20000:
                 self._cache.clear()
             self._cache[chunk.faiss_id] = cached
         return cached
+
+    def rank(
+        self,
+        lang: Lang,
+        hits: Sequence[Hit],
+        query_tokens: Sequence[str],
+        question: str = "",
+        siblings: Callable[[StoredChunk], Sequence[StoredChunk]] | None = None,
+    ) -> list[Candidate]:
+        """Every candidate sentence, best first.
+
+        The other sections of the best document are candidates too: retrieval is usually
+        right about the document even when another section of it holds the answer.
+        Sentences from other documents must earn their place against a rank penalty.
+        """
+        same = [h for h in hits if h.chunk.lang == lang]
+        passages: list[tuple[float, Hit]] = [(float(r), h) for r, h in enumerate((same or list(hits))[: self.max_passages])]
+        if not passages:
+            return []
+        top = passages[0][1]
+        if siblings is not None:
+            seen = {h.chunk.faiss_id for _, h in passages}
+            for chunk in siblings(top.chunk):
+                if chunk.faiss_id not in seen:
+                    passages.append((0.5, Hit(chunk, top.score * 0.5)))
+        idf = self.idf()
+        char_idf = self.char_idf()
+        query = set(query_tokens)
+        query_chars = han_characters(question) | han_characters("".join(query_tokens))
+        default_idf = max(idf.values(), default=1.0)
+        aspects = detect_aspects(question)
+        headings = ({a.heading_zh for a in aspects} | {a.heading_en for a in aspects}) - {""}
+        cues = [a.sentence for a in aspects if a.sentence is not None]
+        ranked: list[Candidate] = []
+        subject_cache: dict[str, frozenset[str]] = {}
+        for index, (prior, hit) in enumerate(passages):
+            on_aspect = hit.chunk.heading.split(" > ")[0] in headings
+            other_doc = hit.chunk.doc_id != top.chunk.doc_id
+            title = hit.chunk.title
+            if title not in subject_cache:
+                subject_cache[title] = frozenset(self.tokenizer(title))
+            subject = subject_cache[title]
+            subject_chars = han_characters(title)
+            previous = 0.0
+            for pos, (sentence, tokens, chars) in enumerate(self._sentences(hit.chunk)):
+                # The subject's own name is in most of its sentences: it says little about which one answers.
+                shared = tokens & query
+                overlap = sum(idf.get(t, default_idf) * (0.15 if t in subject else 1.0) for t in shared)
+                # Characters catch what segmentation split differently ("养猫" in the question, "猫" in the text).
+                loose = chars & query_chars - subject_chars - set("".join(shared))
+                overlap += self.char_weight * sum(char_idf.get(ch, 0.0) for ch in loose)
+                score = overlap / (1.0 + 0.35 * prior)
+                # "It …", "另一条 …" continue the sentence before: they share its relevance.
+                if _CONTINUES.match(sentence):
+                    score += self.continuation_weight * previous
+                previous = score
+                if index == 0:
+                    score += self.top_passage_bonus
+                if on_aspect:
+                    score += 2.0
+                if any(cue.search(sentence) for cue in cues):
+                    score += 3.0
+                if other_doc:
+                    score -= self.other_doc_penalty
+                ranked.append(Candidate(score, index, pos, sentence, hit))
+        ranked.sort(key=lambda c: (-c.score, c.passage, c.position))
+        return ranked
+
+    def char_idf(self) -> dict[str, float]:
+        """Inverse document frequency of single Chinese characters over the indexed texts."""
+        if self._char_idf is None:
+            df: Counter[str] = Counter()
+            n = 0
+            for text in self.texts():
+                df.update(han_characters(text))
+                n += 1
+            self._char_idf = {ch: math.log(1 + (n - f + 0.5) / (f + 0.5)) for ch, f in df.items()}
+        return self._char_idf
+
+    def _select(self, ranked: list[Candidate], budget: int) -> list[Candidate]:
+        """The best sentences that fit the length budget (the best one always goes in)."""
+        chosen: list[Candidate] = [ranked[0]]
+        used = len(ranked[0].sentence)
+        for c in ranked[1:]:
+            if len(chosen) >= self.max_sentences or c.score <= 0:
+                break
+            if used + len(c.sentence) <= budget:
+                chosen.append(c)
+                used += len(c.sentence)
+        return chosen
 
     def answer(
         self,
@@ -88,61 +221,24 @@ class ExtractiveAnswerer:
         question: str = "",
         siblings: Callable[[StoredChunk], Sequence[StoredChunk]] | None = None,
     ) -> Answer:
-        """Compose an answer from the best sentences of the top passages.
-
-        The other sections of the best document are candidates too (at a lower prior):
-        retrieval is usually right about the document even when another section of it
-        holds the answering sentence.
-        """
-        same = [h for h in hits if h.chunk.lang == lang]
-        passages: list[tuple[float, Hit]] = [(float(r), h) for r, h in enumerate((same or list(hits))[: self.max_passages])]
-        if not passages:
+        """Compose an answer from the best sentences, in reading order, with numbered citations."""
+        ranked = self.rank(lang, hits, query_tokens, question, siblings)
+        if not ranked:
             return Answer(message("no_answer", lang), lang, True, backend="none", reason="no_answer")
-        if siblings is not None:
-            seen = {h.chunk.faiss_id for _, h in passages}
-            top = passages[0][1]
-            for chunk in siblings(top.chunk):
-                if chunk.faiss_id not in seen:
-                    passages.append((1.5, Hit(chunk, top.score * 0.5)))
-        idf = self.idf()
-        query = set(query_tokens)
-        default_idf = max(idf.values(), default=1.0)
-        aspects = detect_aspects(question)
-        headings = ({a.heading_zh for a in aspects} | {a.heading_en for a in aspects}) - {""}
-        cues = [a.sentence for a in aspects if a.sentence is not None]
-        scored: list[tuple[float, int, int, str]] = []
-        subject_cache: dict[str, frozenset[str]] = {}
-        for index, (prior, hit) in enumerate(passages):
-            on_aspect = hit.chunk.heading.split(" > ")[0] in headings
-            title = hit.chunk.title
-            if title not in subject_cache:
-                subject_cache[title] = frozenset(self.tokenizer(title))
-            subject = subject_cache[title]
-            for pos, (sentence, tokens) in enumerate(self._sentences(hit.chunk)):
-                # The subject's own name is in most of its sentences: it says little about which one answers.
-                overlap = sum(idf.get(t, default_idf) * (0.15 if t in subject else 1.0) for t in tokens & query)
-                score = overlap / (1.0 + 0.35 * prior)
-                if on_aspect:
-                    score += 2.0
-                if any(cue.search(sentence) for cue in cues):
-                    score += 3.0
-                scored.append((score, index, pos, sentence))
-        best = sorted(scored, key=lambda s: (-s[0], s[1], s[2]))
-        chosen = [s for s in best[: self.max_sentences] if s[0] > 0] or best[:1]
-        chosen.sort(key=lambda s: (s[1], s[2]))
+        chosen = self._select(ranked, self.max_chars.get(lang, 600))
+        chosen.sort(key=lambda c: (c.passage, c.position))
 
         numbers: dict[str, int] = {}
         sources: list[Source] = []
         parts: list[str] = []
-        for _, index, _, sentence in chosen:
-            hit = passages[index][1]
-            key = hit.chunk.path
+        for c in chosen:
+            key = c.hit.chunk.path
             if key not in numbers:
                 numbers[key] = len(numbers) + 1
-                sources.append(_source(hit))
-            parts.append(f"{sentence}[{numbers[key]}]" if lang == "zh" else f"{sentence} [{numbers[key]}]")
+                sources.append(_source(c.hit))
+            parts.append(f"{c.sentence}[{numbers[key]}]" if lang == "zh" else f"{c.sentence} [{numbers[key]}]")
         text = ("" if lang == "zh" else " ").join(parts)
-        if not same:
+        if not any(h.chunk.lang == lang for h in hits):
             text = f"{message('other_language_note', lang)}\n{text}"
         return Answer(text, lang, False, sources, backend="extractive")
 

@@ -54,6 +54,7 @@ ASPECTS: tuple[Aspect, ...] = (
         _re(r"花语|象征|寓意|代表|含义|意义|意思|讲究|品格|说法|节日|送人|送礼|送给|为什么.*送|symbol|meaning|\bmean|represent|signif|victorian|language of flowers|story|legend"),
         "花语与象征",
         "Symbolism",
+        _re(r"象征|寓意|代表|意味|花语|比喻|喻|symboli[sz]|represent|stands? for|\bmeans?\b|meaning"),
     ),
     Aspect(
         "season",
@@ -102,7 +103,7 @@ ASPECTS += (
     Aspect(
         "reason",
         _re(r"为什么|为何|原因|怎么回事|\bwhy\b|cause|reason"),
-        sentence=_re(r"因为|由于|所以|谐音|导致|造成|because|cause|due to|so that|reason|homophone|sounds like"),
+        sentence=_re(r"因为|由于|所以|因此|因而|谐音|寓意|象征|取其|导致|造成|because|cause|due to|so that|therefore|reason|homophone|sounds like|symboli[sz]"),
     ),
     Aspect(
         "place",

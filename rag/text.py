@@ -16,6 +16,8 @@ _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 _ZH_SENT = re.compile(r"[^。！？；!?;\n]*[。！？；!?;]+[”’」』）)]*|[^。！？；!?;\n]+")
 _EN_SENT = re.compile(r"(?<=[.!?;])\s+(?=[A-Z0-9\"'(\[])|\n+")
+_ZH_FULL = re.compile(r"[^。！？!?\n]*[。！？!?]+[”’」』）)]*|[^。！？!?\n]+")
+_EN_FULL = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])|\n+")
 
 
 def has_cjk(text: str) -> bool:
@@ -96,8 +98,11 @@ def _blocks(text: str) -> list[str]:
     return blocks
 
 
-def split_sentences(text: str, lang: Lang | None = None) -> list[str]:
+def split_sentences(text: str, lang: Lang | None = None, clauses: bool = True) -> list[str]:
     """Split at 。！？； for Chinese and at sentence punctuation for English.
+
+    With `clauses=False` semicolons do not split: answers quote whole sentences, so
+    "one ribbon names the dead; the other, the sender" keeps both halves.
 
     Markdown emphasis and list markers are removed; an introduction ending in a colon
     stays with its list, so "three causes:" is never quoted without the causes.
@@ -110,7 +115,7 @@ def split_sentences(text: str, lang: Lang | None = None) -> list[str]:
             continue
         block = _MD_MARKUP.sub("", block).strip()
         if lang == "zh":
-            parts += [m.group(0).strip() for m in _ZH_SENT.finditer(block)]
+            parts += [m.group(0).strip() for m in (_ZH_SENT if clauses else _ZH_FULL).finditer(block)]
         else:
-            parts += [p.strip() for p in _EN_SENT.split(block)]
+            parts += [p.strip() for p in (_EN_SENT if clauses else _EN_FULL).split(block)]
     return [p for p in parts if p and any(ch.isalnum() for ch in p)]

@@ -130,6 +130,7 @@ class ExtractiveAnswerer:
         query_tokens: Sequence[str],
         question: str = "",
         siblings: Callable[[StoredChunk], Sequence[StoredChunk]] | None = None,
+        subject_tokens: Iterable[str] = (),
     ) -> list[Candidate]:
         """Every candidate sentence, best first.
 
@@ -150,6 +151,7 @@ class ExtractiveAnswerer:
         idf = self.idf()
         char_idf = self.char_idf()
         query = set(query_tokens)
+        named = frozenset(subject_tokens)
         query_chars = han_characters(question) | han_characters("".join(query_tokens))
         default_idf = max(idf.values(), default=1.0)
         aspects = detect_aspects(question)
@@ -163,7 +165,7 @@ class ExtractiveAnswerer:
             title = hit.chunk.title
             if title not in subject_cache:
                 subject_cache[title] = frozenset(self.tokenizer(title))
-            subject = subject_cache[title]
+            subject = subject_cache[title] | named
             subject_chars = han_characters(title)
             previous = 0.0
             for pos, (sentence, tokens, chars) in enumerate(self._sentences(hit.chunk)):
@@ -220,9 +222,10 @@ class ExtractiveAnswerer:
         query_tokens: Sequence[str],
         question: str = "",
         siblings: Callable[[StoredChunk], Sequence[StoredChunk]] | None = None,
+        subject_tokens: Iterable[str] = (),
     ) -> Answer:
         """Compose an answer from the best sentences, in reading order, with numbered citations."""
-        ranked = self.rank(lang, hits, query_tokens, question, siblings)
+        ranked = self.rank(lang, hits, query_tokens, question, siblings, subject_tokens)
         if not ranked:
             return Answer(message("no_answer", lang), lang, True, backend="none", reason="no_answer")
         chosen = self._select(ranked, self.max_chars.get(lang, 600))

@@ -15,9 +15,11 @@ from .conversation import Turn, contextualise
 from .glossary import Glossary
 from .messages import message
 from .retriever import HybridSearcher, Mode, SearchResult
-from .text import detect_lang, validate_question
+from .text import Lang, detect_lang, validate_question
 
 __all__ = ["RagService", "Asked"]
+
+PLANT_CATEGORIES = frozenset({"flower", "foliage"})
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +48,23 @@ class RagService:
         self.llm = llm
         self.max_question_chars = max_question_chars
 
-    def _answer_tokens(self, query: str, lang: str) -> list[str]:
-        """Words that pick answering sentences: the question's own, plus glossary synonyms in its language.
+    def _answer_tokens(self, query: str, lang: str) -> tuple[list[str], list[str]]:
+        """(words that pick answering sentences, the words that only name the plant asked about).
 
-        Translations into the other language are left out; they would favour the sentences
-        that merely list a plant's foreign names.
+        The first are the question's own words plus glossary synonyms in its language;
+        translations into the other language are left out, as they would favour the
+        sentences that merely list a plant's foreign names. The plant's names appear in
+        most sentences about it, so they say little about which sentence answers.
         """
+        tokenizer = self.searcher.tokenizer
         synonyms = self.glossary.translate_terms(query, lang)
-        return self.searcher.tokenizer(" ".join([query, *synonyms]))
+        plants = [m.term for m in self.glossary.find(query) if m.term.category in PLANT_CATEGORIES]
+        names = [form for term in plants for form in (term.zh_forms if lang == "zh" else term.en_forms)]
+        return tokenizer(" ".join([query, *synonyms])), tokenizer(" ".join(names))
+
+    def _extractive(self, query: str, lang: Lang, result: SearchResult) -> Answer:
+        tokens, subject = self._answer_tokens(query, lang)
+        return self.extractive.answer(lang, result.hits, tokens, query, self.searcher.siblings, subject)
 
     def ask(self, question: str, history: Sequence[Turn] = (), mode: Mode = "hybrid") -> Answer:
         return self.ask_detailed(question, history, mode).answer
@@ -76,7 +87,7 @@ class RagService:
                 return Asked(self.llm.answer(question, lang, result.hits, history), result, query)
             except LLMAnswerError as exc:
                 log.warning("LLM answer failed, using extractive answer: %s", exc)
-                answer = self.extractive.answer(lang, result.hits, self._answer_tokens(query, lang), query, self.searcher.siblings)
+                answer = self._extractive(query, lang, result)
                 answer.fallback_reason = str(exc)
                 return Asked(answer, result, query)
-        return Asked(self.extractive.answer(lang, result.hits, self._answer_tokens(query, lang), query, self.searcher.siblings), result, query)
+        return Asked(self._extractive(query, lang, result), result, query)

@@ -115,7 +115,8 @@ class ExtractiveAnswerer:
         cached = self._cache.get(chunk.faiss_id)
         if cached is None:
             cached = [
-                (s, frozenset(self.tokenizer(s)), han_characters(s))
+                # Chinese names inside English text are matched by characters; segmenting them is not worth loading jieba.
+                (s, frozenset(self.tokenizer(s, chinese=chunk.lang != "en")), han_characters(s))
                 for s in split_sentences(chunk.text, chunk.lang, clauses=False)  # type: ignore[arg-type]
             ]
             if len(self._cache) > 20000:

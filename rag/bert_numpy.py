@@ -77,7 +77,7 @@ class BertNumpyEncoder:
     """Mean-pooled, L2-normalised BERT sentence vectors computed with NumPy."""
 
     def __init__(self, model_dir: str | Path, max_seq_length: int | None = None) -> None:
-        from safetensors.numpy import load_file
+        from safetensors import safe_open
         from tokenizers import Tokenizer
 
         root = Path(model_dir)
@@ -94,13 +94,15 @@ class BertNumpyEncoder:
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(self.max_seq_length)
 
-        w = load_file(str(root / "model.safetensors"))
-        prefix = "bert." if "bert.embeddings.word_embeddings.weight" in w else ""
+        # The file stays memory-mapped: a query reads only the vocabulary rows it uses.
+        self._weights = safe_open(str(root / "model.safetensors"), framework="np")
+        prefix = "bert." if "bert.embeddings.word_embeddings.weight" in self._weights.keys() else ""
 
         def get(name: str) -> np.ndarray:
-            return np.ascontiguousarray(w[prefix + name], dtype=np.float32)
+            return np.ascontiguousarray(self._weights.get_tensor(prefix + name), dtype=np.float32)
 
-        self.word = get("embeddings.word_embeddings.weight")
+        self._word_rows = self._weights.get_slice(prefix + "embeddings.word_embeddings.weight")
+        self._word: np.ndarray | None = None
         self.position = get("embeddings.position_embeddings.weight")
         self.token_type = get("embeddings.token_type_embeddings.weight")[0]
         self.emb_ln = (get("embeddings.LayerNorm.weight"), get("embeddings.LayerNorm.bias"))
@@ -135,10 +137,20 @@ class BertNumpyEncoder:
         finally:
             self.tokenizer.enable_truncation(self.max_seq_length)
 
+    def _embed_words(self, ids: np.ndarray) -> np.ndarray:
+        if self._word is not None:
+            return self._word[ids]
+        unique, inverse = np.unique(ids, return_inverse=True)
+        if len(unique) > 512:  # bulk encoding: read the whole matrix once
+            self._word = np.ascontiguousarray(self._word_rows[:], dtype=np.float32)
+            return self._word[ids]
+        rows = np.concatenate([self._word_rows[int(i) : int(i) + 1] for i in unique]).astype(np.float32)
+        return rows[inverse.reshape(ids.shape)]
+
     def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         batch, length = ids.shape
         heads, head_dim = self.heads, self.dimension // self.heads
-        x = self.word[ids] + self.position[:length] + self.token_type
+        x = self._embed_words(ids) + self.position[:length] + self.token_type
         x = _layer_norm(x, *self.emb_ln, self.eps)
         bias = np.where(mask[:, None, None, :] > 0, 0.0, -1e9).astype(np.float32)
         scale = np.float32(1.0 / np.sqrt(head_dim))

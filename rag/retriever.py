@@ -99,8 +99,10 @@ class HybridSearcher:
         dense_query = self.dense_view.query(text, lang)
         if lang == "zh" and headings_en and dense_query and not self.dense_view.multilingual:
             dense_query = ", ".join([dense_query, *headings_en])
-        sparse = " ".join([text, *zh_terms, *en_terms, *(headings_zh if lang == "zh" else headings_en)])
-        return dense_query, self.tokenizer(sparse), zh_terms + en_terms
+        own = " ".join([text, *(zh_terms if lang == "zh" else en_terms), *(headings_zh if lang == "zh" else headings_en)])
+        other = en_terms if lang == "zh" else zh_terms
+        tokens = self.tokenizer(own) + (self.tokenizer(" ".join(other)) if lang == "zh" else self.tokenizer.known_words(other))
+        return dense_query, tokens, zh_terms + en_terms
 
     def search(self, text: str, mode: Mode = "hybrid", lang: Lang | None = None, top_k: int | None = None) -> SearchResult:
         cfg = self.config

@@ -18,7 +18,24 @@ from langchain_core.vectorstores import VectorStore
 from .chunking import Chunk
 from .store import FaissStore, StoredChunk
 
-__all__ = ["FaissVectorStore", "to_document"]
+__all__ = ["FaissVectorStore", "LangchainEmbeddings", "as_langchain", "to_document"]
+
+
+class LangchainEmbeddings(Embeddings):
+    """Any object with `embed_documents`/`embed_query` (such as `SentenceEmbeddings`) as langchain `Embeddings`."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.inner.embed_documents(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.inner.embed_query(text)
+
+
+def as_langchain(embeddings: Any) -> Embeddings:
+    return embeddings if isinstance(embeddings, Embeddings) else LangchainEmbeddings(embeddings)
 
 
 def to_document(chunk: StoredChunk, **metadata: Any) -> Document:
@@ -31,11 +48,11 @@ class FaissVectorStore(VectorStore):
 
     def __init__(
         self,
-        embedding: Embeddings,
+        embedding: Embeddings | Any,
         store: FaissStore,
         tokenizer: Callable[[str], list[str]] | None = None,
     ) -> None:
-        self._embedding = embedding
+        self._embedding = as_langchain(embedding)
         self.store = store
         self._tokenizer = tokenizer
 
@@ -95,7 +112,7 @@ class FaissVectorStore(VectorStore):
 
     @classmethod
     def from_texts(
-        cls, texts: list[str], embedding: Embeddings, metadatas: list[dict] | None = None, **kwargs: Any
+        cls, texts: list[str], embedding: Embeddings | Any, metadatas: list[dict] | None = None, **kwargs: Any
     ) -> "FaissVectorStore":
         dimension = len(embedding.embed_query("dimension probe"))
         vectorstore = cls(embedding, FaissStore(dimension), kwargs.get("tokenizer"))

@@ -34,6 +34,13 @@ def test_numpy_encoder_matches_sentence_transformers(model_dir, embeddings):
     assert ours.shape == reference.shape
     assert np.abs(ours - reference).max() < 1e-4
     assert (ours * reference).sum(axis=1).min() > 0.9999
+    # Bulk batches (more than 512 distinct word pieces) read the whole vocabulary matrix instead of rows.
+    articles = sorted((Path(__file__).parent.parent / "knowledge_base" / "en" / "flowers").glob("*.md"))[:12]
+    bulk = [path.read_text(encoding="utf-8")[:1200] for path in articles]
+    encoder = BertNumpyEncoder(model_dir)
+    vectors = encoder.encode(bulk, batch_size=len(bulk))
+    assert encoder._word is not None
+    assert np.allclose(vectors, embeddings.model.encode(bulk, normalize_embeddings=True), atol=1e-4)
 
 
 def test_numpy_encoder_counts_tokens_like_the_model_tokenizer(model_dir, embeddings):
@@ -75,15 +82,16 @@ def test_a_cold_query_embedding_never_imports_torch(tmp_path):
     code = (
         "import sys; from rag.embeddings import SentenceEmbeddings; "
         "v = SentenceEmbeddings().embed_query('peony vase life'); "
-        "print(len(v), 'torch' in sys.modules, 'sentence_transformers' in sys.modules)"
+        "print(len(v), 'torch' in sys.modules, 'sentence_transformers' in sys.modules, 'langchain_core' in sys.modules)"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent
     )
-    assert out.stdout.split() == ["384", "False", "False"]
+    assert out.stdout.split() == ["384", "False", "False", "False"]
 
 
 def test_vectorstore_adapter_round_trip(embeddings):
+    from langchain_core.embeddings import Embeddings
     from langchain_core.vectorstores import VectorStore
 
     from rag.vectorstore import FaissVectorStore
@@ -92,6 +100,7 @@ def test_vectorstore_adapter_round_trip(embeddings):
     metas = [{"doc_id": f"d{i}", "title": t.split()[0], "lang": "en"} for i, t in enumerate(texts)]
     store = FaissVectorStore.from_texts(texts, embeddings, metas)
     assert isinstance(store, VectorStore)
+    assert isinstance(store.embeddings, Embeddings)
     docs_and_scores = store.similarity_search_with_relevance_scores("Which flower is poisonous for cats?", k=2)
     assert docs_and_scores[0][0].page_content == texts[1]
     assert 0.0 < docs_and_scores[0][1] <= 1.0

@@ -74,3 +74,14 @@ def test_tokenizer_keeps_glossary_words_and_adds_bigrams(glossary: Glossary) -> 
     assert "草月" in tokens  # bigram fallback for differently segmented text
     assert tokenizer("Conditioning tulips") == ["condit", "tulip"]
     assert "the" not in tokenizer("the peony")
+
+
+def test_known_glossary_words_tokenise_like_jieba_without_loading_it(glossary: Glossary) -> None:
+    tokenizer = BilingualTokenizer(glossary.zh_words())
+    words = [term.zh for term in glossary.terms if all("\u4e00" <= ch <= "\u9fff" for ch in term.zh)]
+    assert len(words) > 600
+    fast = [sorted(tokenizer.known_words([w])) for w in words]
+    assert tokenizer("peony vase life 牡丹", chinese=False) == ["peoni", "vase", "life"]
+    assert tokenizer._jieba is None  # an English question expanded with Chinese terms never pays for jieba
+    assert fast == [sorted(tokenizer(w)) for w in words]
+    assert tokenizer.known_words(["Peony", "的"]) == ["peoni"]

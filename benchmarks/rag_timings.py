@@ -1,7 +1,8 @@
 """Wall-clock timings of the CLI as a member would run it.
 
 1. `huayi index --rebuild` of the whole knowledge base into a fresh data directory.
-2. A cold `huayi ask` (new process, index on disk), repeated to show the spread.
+2. A cold `huayi ask` (new process, index on disk), in Chinese and in English,
+   repeated to show the spread.
 3. `huayi index` again with nothing changed (the incremental no-op).
 
 Run: `python benchmarks/rag_timings.py [--data-dir DIR] [--cold-runs N]`.
@@ -42,8 +43,10 @@ def main() -> None:
     print(f"huayi index --rebuild (whole knowledge base): {full:.1f} s")
     noop = _run(["index"], env)
     print(f"huayi index (nothing changed):                {noop:.1f} s")
-    colds = [_run(["ask", "牡丹插瓶能放几天？", "--json"], env) for _ in range(args.cold_runs)]
-    print(f"cold huayi ask: median {statistics.median(colds):.1f} s (runs: {', '.join(f'{c:.1f}' for c in colds)})")
+    for label, question in (("zh", "牡丹插瓶能放几天？"), ("en", "How long do peonies last in a vase?")):
+        colds = [_run(["ask", question, "--json"], env) for _ in range(args.cold_runs)]
+        runs = ", ".join(f"{c:.1f}" for c in colds)
+        print(f"cold huayi ask ({label}): median {statistics.median(colds):.1f} s (runs: {runs})")
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import torch"], check=True)
     print(f"  for scale, `python -c 'import torch'` alone: {time.perf_counter() - start:.1f} s")

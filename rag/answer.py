@@ -137,10 +137,12 @@ class ExtractiveAnswerer:
 
         The other sections of the best document are candidates too: retrieval is usually
         right about the document even when another section of it holds the answer.
-        Sentences from other documents must earn their place against a rank penalty.
+        Sentences from other documents must earn their place against a rank penalty, and
+        when the question names a plant (`subject_tokens`), articles about other plants
+        are left out altogether.
         """
-        same = [h for h in hits if h.chunk.lang == lang]
-        passages: list[tuple[float, Hit]] = [(float(r), h) for r, h in enumerate((same or list(hits))[: self.max_passages])]
+        same = [h for h in hits if h.chunk.lang == lang] or list(hits)
+        passages: list[tuple[float, Hit]] = [(float(r), h) for r, h in enumerate(same[: self.max_passages])]
         if not passages:
             return []
         top = passages[0][1]
@@ -166,6 +168,8 @@ class ExtractiveAnswerer:
             title = hit.chunk.title
             if title not in subject_cache:
                 subject_cache[title] = frozenset(self.tokenizer(title))
+            if other_doc and named and not subject_cache[title] & named:
+                continue  # the question names a plant; another plant's article does not answer it
             subject = subject_cache[title] | named
             subject_chars = han_characters(title)
             previous = 0.0

@@ -72,3 +72,17 @@ def test_other_documents_need_a_clearly_better_sentence(tokenizer) -> None:
     answerer = _answerer(tokenizer, [top, other], max_sentences=1)
     answer = answerer.answer("en", [top, other], tokenizer("is ranunculus toxic to cats"), "is ranunculus toxic to cats")
     assert [s.doc_id for s in answer.sources] == ["ran"]
+
+
+def test_articles_about_other_plants_are_left_out_when_the_question_names_one(tokenizer) -> None:
+    top = _hit(0, "Ranunculus is toxic to cats and dogs. Its sap releases protoanemonin.", "en", "Ranunculus", doc_id="ran")
+    other = _hit(1, "Lisianthus is not toxic to cats and dogs.", "en", "Lisianthus", doc_id="lis")
+    technique = _hit(2, "Keep toxic flowers away from cats and dogs.", "en", "Pet safety", doc_id="pets")
+    hits = [top, other, technique]
+    question = "Is ranunculus toxic to cats and dogs?"
+    answerer = _answerer(tokenizer, hits)
+    named = answerer.answer("en", hits, tokenizer(question), question, subject_tokens=tokenizer("ranunculus"))
+    assert {s.doc_id for s in named.sources} == {"ran"}
+    assert "protoanemonin" in named.text
+    unnamed = answerer.answer("en", hits, tokenizer(question), question)
+    assert "lis" in {s.doc_id for s in unnamed.sources}

@@ -93,6 +93,10 @@ class BertNumpyEncoder:
         self.tokenizer = Tokenizer.from_file(str(root / "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(self.max_seq_length)
+        # Counting needs no truncation; a second instance keeps the encoder's settings untouched across threads.
+        self._counter = Tokenizer.from_file(str(root / "tokenizer.json"))
+        self._counter.no_padding()
+        self._counter.no_truncation()
 
         # The file stays memory-mapped: a query reads only the vocabulary rows it uses.
         self._weights = safe_open(str(root / "model.safetensors"), framework="np")
@@ -131,11 +135,7 @@ class BertNumpyEncoder:
 
     def count_tokens(self, text: str) -> int:
         """Word pieces including [CLS]/[SEP], before truncation."""
-        self.tokenizer.no_truncation()
-        try:
-            return len(self.tokenizer.encode(text).ids)
-        finally:
-            self.tokenizer.enable_truncation(self.max_seq_length)
+        return len(self._counter.encode(text).ids)
 
     def _embed_words(self, ids: np.ndarray) -> np.ndarray:
         if self._word is not None:

@@ -11,6 +11,7 @@ any other architecture is served by sentence-transformers.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,20 +44,53 @@ def numpy_compatible(model_dir: str | Path) -> bool:
     return flags.get("pooling_mode_mean_tokens") is True and sum(bool(v) for v in flags.values()) == 1
 
 
-def _erf(x: np.ndarray) -> np.ndarray:
-    """Abramowitz–Stegun 7.1.26 (|error| < 1.5e-7), so exact GELU needs no SciPy."""
-    sign = np.sign(x)
-    a = np.abs(x)
-    t = 1.0 / (1.0 + 0.3275911 * a)
-    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+def _gelu(h: np.ndarray) -> np.ndarray:
+    """Exact (erf) GELU, in place, with erf from Abramowitz–Stegun 7.1.26 (|error| < 1.5e-7), so no SciPy.
+
+    In-place steps matter: on small VMs every fresh activation-sized array costs page faults.
+    """
+    z = h * np.float32(0.7071067811865476)
+    a = np.abs(z)
+    t = a * np.float32(0.3275911)
+    t += np.float32(1.0)
+    np.reciprocal(t, out=t)
+    poly = t * np.float32(1.061405429)
+    for c in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):
+        poly += np.float32(c)
+        poly *= t
+    np.square(a, out=a)
+    np.negative(a, out=a)
     # Clipping keeps exp() out of denormals, which are two orders of magnitude slower on x86.
-    return sign * (1.0 - poly * np.exp(np.maximum(-a * a, -80.0)))
+    np.maximum(a, np.float32(-80.0), out=a)
+    np.exp(a, out=a)
+    poly *= a
+    np.subtract(np.float32(1.0), poly, out=poly)
+    np.copysign(poly, z, out=poly)
+    poly += np.float32(1.0)
+    poly *= np.float32(0.5)
+    h *= poly
+    return h
 
 
 def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
     mean = x.mean(-1, keepdims=True)
     var = ((x - mean) ** 2).mean(-1, keepdims=True)
     return (x - mean) / np.sqrt(var + eps) * weight + bias
+
+
+def _batches(order: list[int], lengths: list[int], max_rows: int, max_tokens: int) -> Iterator[list[int]]:
+    """Consecutive rows of `order` (sorted by length) with at most `max_rows` rows and ~`max_tokens` tokens.
+
+    A token budget keeps every activation small enough to stay in cache; NumPy makes
+    one memory pass per operation, so cache misses, not FLOPs, dominate big batches.
+    """
+    start = 0
+    while start < len(order):
+        end = start + 1
+        while end < len(order) and end - start < max_rows and (end - start + 1) * lengths[order[end]] <= max_tokens:
+            end += 1
+        yield order[start:end]
+        start = end
 
 
 @dataclass(frozen=True)
@@ -76,7 +110,7 @@ class _Layer:
 class BertNumpyEncoder:
     """Mean-pooled, L2-normalised BERT sentence vectors computed with NumPy."""
 
-    def __init__(self, model_dir: str | Path, max_seq_length: int | None = None) -> None:
+    def __init__(self, model_dir: str | Path, max_seq_length: int | None = None, batch_tokens: int = 256) -> None:
         from safetensors import safe_open
         from tokenizers import Tokenizer
 
@@ -86,6 +120,7 @@ class BertNumpyEncoder:
         self.max_seq_length = int(max_seq_length or st_config.get("max_seq_length") or 512)
         self.max_seq_length = min(self.max_seq_length, int(config.get("max_position_embeddings", 512)))
         self.heads = int(config["num_attention_heads"])
+        self.batch_tokens = batch_tokens
         self.eps = float(config.get("layer_norm_eps", 1e-12))
         self.dimension = int(config["hidden_size"])
         self.normalize = (root / "modules.json").is_file() and "Normalize" in (root / "modules.json").read_text()
@@ -141,9 +176,6 @@ class BertNumpyEncoder:
         if self._word is not None:
             return self._word[ids]
         unique, inverse = np.unique(ids, return_inverse=True)
-        if len(unique) > 512:  # bulk encoding: read the whole matrix once
-            self._word = np.ascontiguousarray(self._word_rows[:], dtype=np.float32)
-            return self._word[ids]
         rows = np.concatenate([self._word_rows[int(i) : int(i) + 1] for i in unique]).astype(np.float32)
         return rows[inverse.reshape(ids.shape)]
 
@@ -151,24 +183,34 @@ class BertNumpyEncoder:
         batch, length = ids.shape
         heads, head_dim = self.heads, self.dimension // self.heads
         x = self._embed_words(ids) + self.position[:length] + self.token_type
-        x = _layer_norm(x, *self.emb_ln, self.eps)
+        # Linear layers run on (batch*length, hidden): NumPy's stacked 3-D matmul is an order slower.
+        x = _layer_norm(x.reshape(batch * length, self.dimension), *self.emb_ln, self.eps)
         bias = np.where(mask[:, None, None, :] > 0, 0.0, -1e9).astype(np.float32)
         scale = np.float32(1.0 / np.sqrt(head_dim))
         for layer in self.layers:
-            qkv = x @ layer.qkv_w + layer.qkv_b
+            qkv = x @ layer.qkv_w
+            qkv += layer.qkv_b
             qkv = qkv.reshape(batch, length, 3, heads, head_dim).transpose(2, 0, 3, 1, 4)
             q, k, v = qkv[0], qkv[1], qkv[2]
-            scores = (q @ k.transpose(0, 1, 3, 2)) * scale + bias
+            scores = q @ k.transpose(0, 1, 3, 2)
+            scores *= scale
+            scores += bias
             scores -= scores.max(-1, keepdims=True)
             np.exp(scores, out=scores)
             scores /= scores.sum(-1, keepdims=True)
-            context = (scores @ v).transpose(0, 2, 1, 3).reshape(batch, length, self.dimension)
-            x = _layer_norm(context @ layer.out_w + layer.out_b + x, *layer.ln1, self.eps)
-            h = x @ layer.up_w + layer.up_b
-            h = 0.5 * h * (1.0 + _erf(h * np.float32(0.7071067811865476)))
-            x = _layer_norm(h.astype(np.float32) @ layer.down_w + layer.down_b + x, *layer.ln2, self.eps)
-        weights = mask[:, :, None].astype(np.float32)
-        pooled = (x * weights).sum(1) / np.maximum(weights.sum(1), 1e-9)
+            context = (scores @ v).transpose(0, 2, 1, 3).reshape(batch * length, self.dimension)
+            attended = context @ layer.out_w
+            attended += layer.out_b
+            attended += x
+            x = _layer_norm(attended, *layer.ln1, self.eps)
+            h = x @ layer.up_w
+            h += layer.up_b
+            out = _gelu(h) @ layer.down_w
+            out += layer.down_b
+            out += x
+            x = _layer_norm(out, *layer.ln2, self.eps)
+        weights = mask.reshape(batch, length, 1).astype(np.float32)
+        pooled = (x.reshape(batch, length, self.dimension) * weights).sum(1) / np.maximum(weights.sum(1), 1e-9)
         return pooled.astype(np.float32)
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
@@ -177,9 +219,11 @@ class BertNumpyEncoder:
         if not texts:
             return out
         encoded = self.token_ids(texts)
+        if self._word is None and len({i for e in encoded for i in e}) > 512:
+            # Bulk encoding: reading the whole matrix once beats reading rows per batch.
+            self._word = np.ascontiguousarray(self._word_rows[:], dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
+        for rows in _batches(order, [len(e) for e in encoded], batch_size, self.batch_tokens):
             length = max(len(encoded[i]) for i in rows)
             ids = np.zeros((len(rows), length), dtype=np.int64)
             mask = np.zeros((len(rows), length), dtype=np.int64)

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .bm25 import BM25Index
 from .chunking import Chunk, chunk_document
 from .crosslang import DenseView
@@ -221,6 +223,18 @@ def update_index(
         lock.release()
 
 
+def _embed_by_length(texts: list[str], embeddings: SentenceEmbeddings, notify: Progress) -> np.ndarray:
+    """Embed in batches of similar token length: padding to a batch's longest text halves the work on this base."""
+    order = sorted(range(len(texts)), key=lambda i: embeddings.count_tokens(texts[i]))
+    matrix = np.zeros((len(texts), embeddings.dimension), dtype=np.float32)
+    batch = max(embeddings.batch_size, 16)
+    for start in range(0, len(order), batch):
+        rows = order[start : start + batch]
+        notify("embed", min(start + batch, len(order)), len(order))
+        matrix[rows] = embeddings.encode([texts[i] for i in rows])
+    return matrix
+
+
 def _update_locked(
     index_dir: Path,
     roots: list[SourceRoot],
@@ -283,14 +297,7 @@ def _update_locked(
 
     flat = [chunk for _, chunks in new_chunks for chunk in chunks]
     if flat:
-        batch = max(embeddings.batch_size, 16)
-        vectors = []
-        for start in range(0, len(flat), batch):
-            notify("embed", min(start + batch, len(flat)), len(flat))
-            vectors.append(embeddings.encode([dense_view.document(c) for c in flat[start : start + batch]]))
-        import numpy as np
-
-        matrix = np.concatenate(vectors)
+        matrix = _embed_by_length([dense_view.document(c) for c in flat], embeddings, notify)
         offset = 0
         for key, chunks in new_chunks:
             ids = store.add_chunks(chunks, matrix[offset : offset + len(chunks)], [tokenizer(c.index_text) for c in chunks])

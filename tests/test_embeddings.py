@@ -43,6 +43,14 @@ def test_numpy_encoder_matches_sentence_transformers(model_dir, embeddings):
     assert np.allclose(vectors, embeddings.model.encode(bulk, normalize_embeddings=True), atol=1e-4)
 
 
+def test_numpy_batches_by_token_budget_give_the_same_vectors(model_dir):
+    texts = ["peony", "Cut roses at an angle under water.", "tulip " * 60, "菊花 chrysanthemum", "a b c d e f g"] * 3
+    tight = BertNumpyEncoder(model_dir, batch_tokens=8).encode(texts, batch_size=32)
+    loose = BertNumpyEncoder(model_dir, batch_tokens=100_000).encode(texts, batch_size=32)
+    assert np.allclose(tight, loose, atol=1e-5)
+    assert np.allclose(tight[:5], tight[5:10], atol=1e-6)
+
+
 def test_numpy_encoder_counts_tokens_like_the_model_tokenizer(model_dir, embeddings):
     encoder = BertNumpyEncoder(model_dir)
     for text in TEXTS:

@@ -4,6 +4,9 @@
 2. A cold `huayi ask` (new process, index on disk), in Chinese and in English,
    repeated to show the spread.
 3. `huayi index` again with nothing changed (the incremental no-op).
+4. The compute floor of a full index on this CPU: the word pieces the embedder must
+   process times its FLOPs per word piece, over this CPU's measured float32 matmul rate.
+   No implementation of the same model can embed the base faster than that.
 
 Run: `python benchmarks/rag_timings.py [--data-dir DIR] [--cold-runs N]`.
 """
@@ -29,6 +32,37 @@ def _run(args: list[str], env: dict[str, str]) -> float:
     return elapsed
 
 
+def _compute_floor(data_dir: Path) -> None:
+    import json
+
+    import numpy as np
+
+    from bot.services import Services
+    from bot.settings import load_settings
+    from rag.embeddings import resolve_model_path
+
+    services = Services(load_settings(data_dir=data_dir))
+    index = services.index(auto_build=False)
+    embeddings, view = services.embeddings, services.dense_view
+    tokens = sum(min(embeddings.count_tokens(view.document(c)), embeddings.max_tokens) for c in index.store.chunks.values())
+    config = json.loads((Path(resolve_model_path(embeddings.model_name)) / "config.json").read_text(encoding="utf-8"))
+    h, inner, layers = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
+    flops_per_token = 2 * layers * (4 * h * h + 2 * h * inner)
+    a = np.random.default_rng(0).random((4096, h), dtype=np.float32)
+    b = np.random.default_rng(1).random((h, inner), dtype=np.float32)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(5):
+        a @ b
+    gflops = 5 * 2 * a.shape[0] * h * inner / (time.perf_counter() - start) / 1e9
+    floor = tokens * flops_per_token / (gflops * 1e9)
+    print(
+        f"embedding floor: {tokens:,} word pieces x {flops_per_token / 1e6:.1f} MFLOP = "
+        f"{tokens * flops_per_token / 1e12:.2f} TFLOP; float32 matmul here {gflops:.0f} GFLOPS "
+        f"-> at least {floor:.0f} s of pure matmul for a full index"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", type=Path, default=None, help="default: a fresh temporary directory")
@@ -50,6 +84,8 @@ def main() -> None:
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import torch"], check=True)
     print(f"  for scale, `python -c 'import torch'` alone: {time.perf_counter() - start:.1f} s")
+    sys.path.insert(0, str(root))
+    _compute_floor(data_dir)
 
 
 if __name__ == "__main__":

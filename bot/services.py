@@ -18,7 +18,7 @@ from rag.crosslang import DenseView
 from rag.embeddings import SentenceEmbeddings
 from rag.errors import IndexMissingError, MissingExtraError
 from rag.glossary import Glossary
-from rag.index import IndexReport, KnowledgeIndex, Progress, SourceRoot, update_index
+from rag.index import QUERY_DICTIONARY, IndexReport, KnowledgeIndex, Progress, SourceRoot, update_index
 from rag.retriever import HybridSearcher, RetrievalConfig
 from rag.service import RagService
 from rag.tokenize import BilingualTokenizer
@@ -72,6 +72,13 @@ class Services:
     @cached_property
     def tokenizer(self) -> BilingualTokenizer:
         return BilingualTokenizer(self.glossary.zh_words())
+
+    def query_tokenizer(self, index: KnowledgeIndex) -> BilingualTokenizer:
+        """The tokenizer for questions: jieba loads only the index's own small dictionary when it has one."""
+        dictionary = index.directory / QUERY_DICTIONARY if index.directory is not None else None
+        if dictionary is None or not dictionary.is_file():
+            return self.tokenizer
+        return BilingualTokenizer(self.glossary.zh_words(), dictionary=dictionary)
 
     @cached_property
     def tokenizer_key(self) -> str:
@@ -138,13 +145,13 @@ class Services:
         with self._lock:
             if self._rag is None:
                 index = self.index(progress=progress)
+                tokenizer = self.query_tokenizer(index)
                 searcher = HybridSearcher(
-                    index, self.embeddings, self.tokenizer, self.glossary, self.dense_view, self.retrieval_config()
+                    index, self.embeddings, tokenizer, self.glossary, self.dense_view, self.retrieval_config()
                 )
-                token_lists = [c.tokens for c in index.store.chunks.values()]
                 extractive = ExtractiveAnswerer(
-                    self.tokenizer,
-                    lambda: index.bm25.idf(token_lists),
+                    tokenizer,
+                    index.bm25.idf,
                     lambda: (c.text for c in index.store.chunks.values()),
                     self.settings.answer_max_sentences,
                     {"zh": self.settings.answer_max_chars_zh, "en": self.settings.answer_max_chars_en},

@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     rag_min_bm25_unmatched: float = Field(8.0, ge=0, validation_alias=_env("RAG_MIN_BM25_UNMATCHED"))
     rag_max_question_chars: int = Field(1000, ge=10, le=20000, validation_alias=_env("RAG_MAX_QUESTION_CHARS"))
     answer_max_sentences: int = Field(6, ge=1, le=12, validation_alias=_env("ANSWER_MAX_SENTENCES"))
-    answer_max_chars_zh: int = Field(260, ge=40, le=2000, validation_alias=_env("ANSWER_MAX_CHARS_ZH"))
+    answer_max_chars_zh: int = Field(360, ge=40, le=2000, validation_alias=_env("ANSWER_MAX_CHARS_ZH"))
     answer_max_chars_en: int = Field(650, ge=80, le=4000, validation_alias=_env("ANSWER_MAX_CHARS_EN"))
 
     llm_provider: Literal["none", "openai", "ollama"] = Field("none", validation_alias=_env("LLM_PROVIDER"))

@@ -102,7 +102,8 @@ class ExtractiveAnswerer:
         self.idf = idf
         self.texts = texts
         self.max_sentences = max_sentences
-        self.max_chars = max_chars or {"zh": 260, "en": 650}
+        self.max_chars = max_chars or {"zh": 360, "en": 650}
+        self._title_cache: dict[str, frozenset[str]] = {}
         self.max_passages = max_passages
         self.other_doc_penalty = other_doc_penalty
         self.continuation_weight = continuation_weight
@@ -145,6 +146,7 @@ class ExtractiveAnswerer:
         passages: list[tuple[float, Hit]] = [(float(r), h) for r, h in enumerate(same[: self.max_passages])]
         if not passages:
             return []
+        named = frozenset(subject_tokens)
         top = passages[0][1]
         if siblings is not None:
             seen = {h.chunk.faiss_id for _, h in passages}
@@ -152,25 +154,20 @@ class ExtractiveAnswerer:
                 if chunk.faiss_id not in seen:
                     passages.append((0.5, Hit(chunk, top.score * 0.5)))
         idf = self.idf()
-        char_idf = self.char_idf()
         query = set(query_tokens)
-        named = frozenset(subject_tokens)
         query_chars = han_characters(question) | han_characters("".join(query_tokens))
         default_idf = max(idf.values(), default=1.0)
         aspects = detect_aspects(question)
         headings = ({a.heading_zh for a in aspects} | {a.heading_en for a in aspects}) - {""}
         cues = [a.sentence for a in aspects if a.sentence is not None]
         ranked: list[Candidate] = []
-        subject_cache: dict[str, frozenset[str]] = {}
         for index, (prior, hit) in enumerate(passages):
             on_aspect = hit.chunk.heading.split(" > ")[0] in headings
             other_doc = hit.chunk.doc_id != top.chunk.doc_id
             title = hit.chunk.title
-            if title not in subject_cache:
-                subject_cache[title] = frozenset(self.tokenizer(title))
-            if other_doc and named and not subject_cache[title] & named:
+            if other_doc and named and not self._title_tokens(title) & named:
                 continue  # the question names a plant; another plant's article does not answer it
-            subject = subject_cache[title] | named
+            subject = self._title_tokens(title) | named
             subject_chars = han_characters(title)
             previous = 0.0
             for pos, (sentence, tokens, chars) in enumerate(self._sentences(hit.chunk)):
@@ -179,7 +176,9 @@ class ExtractiveAnswerer:
                 overlap = sum(idf.get(t, default_idf) * (0.15 if t in subject else 1.0) for t in shared)
                 # Characters catch what segmentation split differently ("养猫" in the question, "猫" in the text).
                 loose = chars & query_chars - subject_chars - set("".join(shared))
-                overlap += self.char_weight * sum(char_idf.get(ch, 0.0) for ch in loose)
+                if loose:  # only Chinese sentences get here, so English answers never build the table
+                    char_idf = self.char_idf()
+                    overlap += self.char_weight * sum(char_idf.get(ch, 0.0) for ch in loose)
                 score = overlap / (1.0 + 0.35 * prior)
                 # "It …", "另一条 …" continue the sentence before: they share its relevance.
                 if _CONTINUES.match(sentence):
@@ -196,6 +195,12 @@ class ExtractiveAnswerer:
                 ranked.append(Candidate(score, index, pos, sentence, hit))
         ranked.sort(key=lambda c: (-c.score, c.passage, c.position))
         return ranked
+
+    def _title_tokens(self, title: str) -> frozenset[str]:
+        tokens = self._title_cache.get(title)
+        if tokens is None:
+            tokens = self._title_cache[title] = frozenset(self.tokenizer(title))
+        return tokens
 
     def char_idf(self) -> dict[str, float]:
         """Inverse document frequency of single Chinese characters over the indexed texts."""

@@ -7,7 +7,6 @@ the imaging layer later uses the same terms to turn Chinese prompts into English
 from __future__ import annotations
 
 import csv
-import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -15,13 +14,13 @@ from pathlib import Path
 from .errors import GlossaryError
 from .text import has_cjk
 
-__all__ = ["GlossaryTerm", "Glossary", "TermMatch", "CATEGORIES", "HEADER"]
+__all__ = ["GlossaryTerm", "Glossary", "TermMatch", "CATEGORIES", "HEADER", "PLANT_CATEGORIES"]
 
 HEADER = ["zh", "en", "latin", "category", "zh_aliases", "en_aliases"]
 CATEGORIES = frozenset(
     {"flower", "foliage", "colour", "vessel", "material", "style", "technique", "tool", "element", "occasion", "season", "mood"}
 )
-_BOTANICAL = frozenset({"flower", "foliage"})
+PLANT_CATEGORIES = frozenset({"flower", "foliage"})
 
 
 @dataclass(frozen=True)
@@ -84,7 +83,7 @@ class Glossary:
             problems.append("en must be non-empty ASCII")
         if category not in CATEGORIES:
             problems.append(f"unknown category {category!r}")
-        if (category in _BOTANICAL) != bool(latin):
+        if (category in PLANT_CATEGORIES) != bool(latin):
             problems.append("latin is required for flower/foliage and only for them")
         if problems:
             raise GlossaryError(f"{path}:{line}: " + "; ".join(problems), path=str(path))
@@ -107,18 +106,20 @@ class Glossary:
         return max((len(k) for k in self._zh_index), default=0)
 
     @cached_property
-    def _en_pattern(self) -> re.Pattern[str] | None:
-        forms = sorted({f.lower() for t in self.terms for f in t.en_forms}, key=len, reverse=True)
-        if not forms:
-            return None
-        plural = [re.escape(f[:-1]) + "(?:y|ies)" if f.endswith("y") else re.escape(f) + "(?:e?s)?" for f in forms]
-        return re.compile(r"(?<![a-z])(" + "|".join(plural) + r")(?![a-z])")
+    def _en_max_len(self) -> int:
+        return max((len(form) for form in self._en_index), default=0) + 2
 
     def _en_lookup(self, surface: str) -> GlossaryTerm | None:
-        for candidate in (surface, surface[:-3] + "y" if surface.endswith("ies") else "", surface[:-2], surface[:-1]):
-            term = self._en_index.get(candidate)
-            if candidate and term is not None:
-                return term
+        """The term whose form is `surface`, or its plural (-s, -es, -y → -ies)."""
+        index = self._en_index
+        if surface in index:
+            return index[surface]
+        if surface.endswith("ies") and surface[:-3] + "y" in index:
+            return index[surface[:-3] + "y"]
+        for cut in (2, 1):
+            base = surface[:-cut]
+            if surface.endswith("es"[2 - cut :]) and base in index and not base.endswith("y"):
+                return index[base]
         return None
 
     @cached_property
@@ -140,7 +141,7 @@ class Glossary:
         while i < n:
             for size in range(min(longest, n - i), 0, -1):
                 term = self._zh_index.get(text[i : i + size])
-                if term is not None and (size > 1 or (term.zh == text[i] and term.category in _BOTANICAL)):
+                if term is not None and (size > 1 or (term.zh == text[i] and term.category in PLANT_CATEGORIES)):
                     matches.append(TermMatch(term, text[i : i + size], i))
                     i += size
                     break
@@ -149,14 +150,35 @@ class Glossary:
         return matches
 
     def find_en(self, text: str) -> list[TermMatch]:
-        """Whole-word, case-insensitive, longest-first matches of English and Latin names."""
-        if self._en_pattern is None:
+        """Whole-word, case-insensitive, longest-first matches of English and Latin names.
+
+        Scans word boundaries and looks candidate spans up in a dict: a regex alternation of
+        ~2,000 names takes seconds to compile, which a cold `huayi ask` cannot afford.
+        """
+        if not self._en_index:
             return []
-        matches = []
-        for m in self._en_pattern.finditer(text.lower()):
-            term = self._en_lookup(m.group(1))
-            if term is not None:
-                matches.append(TermMatch(term, text[m.start(1) : m.end(1)], m.start(1)))
+        lower = text.lower()
+        n = len(lower)
+        ends = [j for j in range(1, n + 1) if j == n or not ("a" <= lower[j] <= "z")]
+        matches: list[TermMatch] = []
+        i, e = 0, 0
+        while i < n:
+            if "a" <= lower[i] <= "z" and (i == 0 or not ("a" <= lower[i - 1] <= "z")):
+                while e < len(ends) and ends[e] <= i:
+                    e += 1
+                last = e
+                while last < len(ends) and ends[last] - i <= self._en_max_len:
+                    last += 1
+                for j in reversed(ends[e:last]):
+                    term = self._en_lookup(lower[i:j])
+                    if term is not None:
+                        matches.append(TermMatch(term, text[i:j], i))
+                        i = j
+                        break
+                else:
+                    i += 1
+                continue
+            i += 1
         return matches
 
     def find(self, text: str) -> list[TermMatch]:

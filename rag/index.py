@@ -34,10 +34,12 @@ from .loaders import is_supported, load_file
 from .store import FaissStore
 from .tokenize import BilingualTokenizer
 
-__all__ = ["KnowledgeIndex", "IndexReport", "SourceRoot", "update_index", "FORMAT_VERSION", "Progress"]
+__all__ = ["KnowledgeIndex", "IndexReport", "SourceRoot", "update_index", "FORMAT_VERSION", "QUERY_DICTIONARY", "Progress"]
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
+# jieba dictionary of the indexed words, so queries need not load jieba's full one (see BilingualTokenizer).
+QUERY_DICTIONARY = "jieba_query.dict"
 Progress = Callable[[str, int, int], None]
 
 
@@ -313,7 +315,8 @@ def _update_locked(
     bm25 = BM25Index.build(ordered, [store.chunks[i].tokens for i in ordered])
     notify("bm25", 1, 1)
 
-    if previous is not None and not report.changed and not retokenize:
+    has_dictionary = previous is not None and previous.directory is not None and (previous.directory / QUERY_DICTIONARY).is_file()
+    if previous is not None and not report.changed and not retokenize and has_dictionary:
         report.chunks = len(store)
         report.version = previous.directory.name if previous.directory else ""
         report.skipped = previous.manifest.get("skipped", {}) | report.skipped
@@ -326,6 +329,10 @@ def _update_locked(
     try:
         store.save(staging)
         bm25.save(staging / "bm25")
+        notify("dictionary", 0, 1)
+        dictionary = tokenizer.query_dictionary(store.chunks[i].index_text for i in ordered)
+        (staging / QUERY_DICTIONARY).write_text(dictionary, encoding="utf-8")
+        notify("dictionary", 1, 1)
         manifest = {
             "format": FORMAT_VERSION,
             "embedding_model": embeddings.model_name,
@@ -337,7 +344,7 @@ def _update_locked(
             "chunk_count": len(store),
             "files": files,
             "skipped": {k: v["skipped"] for k, v in files.items() if v.get("skipped")},
-            "artifacts": {name: _sha256(staging / name) for name in ("vectors.faiss", "docstore.sqlite")},
+            "artifacts": {name: _sha256(staging / name) for name in ("vectors.faiss", "docstore.sqlite", QUERY_DICTIONARY)},
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
         _fsync_dir(staging)

@@ -16,7 +16,7 @@ from .aspects import detect_aspects
 from .crosslang import DenseView
 from .domain import off_topic
 from .embeddings import SentenceEmbeddings
-from .glossary import Glossary
+from .glossary import PLANT_CATEGORIES, Glossary
 from .index import KnowledgeIndex
 from .store import StoredChunk
 from .text import Lang, detect_lang
@@ -93,7 +93,9 @@ class HybridSearcher:
         matches = self.glossary.find(text)
         en_terms = list(dict.fromkeys(m.term.en for m in matches))
         zh_terms = list(dict.fromkeys(m.term.zh for m in matches))
-        aspects = detect_aspects(text)
+        # The standard section headings belong to plant articles: they only steer retrieval
+        # when the question names a plant ("郁金香能开几天"), not "硅胶干花要埋几天".
+        aspects = detect_aspects(text) if any(m.term.category in PLANT_CATEGORIES for m in matches) else []
         headings_en = list(dict.fromkeys(a.heading_en for a in aspects if a.heading_en))
         headings_zh = list(dict.fromkeys(a.heading_zh for a in aspects if a.heading_zh))
         dense_query = self.dense_view.query(text, lang)

@@ -12,14 +12,13 @@ from dataclasses import dataclass
 
 from .answer import Answer, ExtractiveAnswerer, LLMAnswerer, LLMAnswerError
 from .conversation import Turn, contextualise
-from .glossary import Glossary
+from .glossary import PLANT_CATEGORIES, Glossary
 from .messages import message
 from .retriever import HybridSearcher, Mode, SearchResult
 from .text import Lang, detect_lang, validate_question
 
 __all__ = ["RagService", "Asked"]
 
-PLANT_CATEGORIES = frozenset({"flower", "foliage"})
 
 log = logging.getLogger(__name__)
 

@@ -11,11 +11,15 @@ import logging
 import re
 import threading
 from collections.abc import Iterable
+from pathlib import Path
 
 __all__ = ["BilingualTokenizer"]
 
 _RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+|[A-Za-z][A-Za-z'\-]*|\d+(?:\.\d+)?")
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+# A private-use character: never in text jieba segments, it only carries the dictionary's total frequency.
+_FILLER = "\ue000"
 
 _EN_STOP = frozenset(
     """a an the and or but if of to in on at by for with about from into over under as is are was were be been being
@@ -32,9 +36,10 @@ _ZH_STOP = frozenset(
 class BilingualTokenizer:
     """Callable `text -> tokens`, thread-safe, with jieba initialised lazily once."""
 
-    def __init__(self, user_words: Iterable[str] = (), bigrams: bool = True) -> None:
+    def __init__(self, user_words: Iterable[str] = (), bigrams: bool = True, dictionary: Path | None = None) -> None:
         self._user_words = sorted(set(user_words))
         self._bigrams = bigrams
+        self._dictionary = dictionary
         self._lock = threading.Lock()
         self._jieba = None
         import Stemmer  # PyStemmer: C Snowball stemmer
@@ -48,13 +53,44 @@ class BilingualTokenizer:
                     import jieba
 
                     jieba.setLogLevel(logging.WARNING)
-                    tk = jieba.Tokenizer()
-                    tk.initialize()
-                    for word in self._user_words:
-                        if len(word) > 1:
-                            tk.add_word(word, freq=max(2000, tk.suggest_freq(word, tune=False)))
+                    if self._dictionary is not None:
+                        tk = jieba.Tokenizer(dictionary=str(self._dictionary))
+                        tk.initialize()
+                    else:
+                        tk = jieba.Tokenizer()
+                        tk.initialize()
+                        for word in self._user_words:
+                            if len(word) > 1:
+                                tk.add_word(word, freq=max(2000, tk.suggest_freq(word, tune=False)))
                     self._jieba = tk
         return self._jieba
+
+    def query_dictionary(self, texts: Iterable[str]) -> str:
+        """A small jieba dictionary, in jieba's file format, that segments `texts` exactly as now.
+
+        jieba's full dictionary takes seconds to load, and a query only needs the words
+        the indexed texts contain. Every dictionary word found in those texts keeps its
+        full frequency, and a filler entry restores the full total, so jieba sees the same
+        candidate words with the same probabilities on indexed text and segments it the
+        same way; elsewhere, words the index lacks could not match anyway.
+        """
+        tk = self._tokenizer()
+        kept: dict[str, int] = {}
+        for text in texts:
+            for run in _HAN_RUN.findall(text):
+                for start, ends in tk.get_DAG(run).items():
+                    for end in ends:
+                        word = run[start : end + 1]
+                        if word not in kept and tk.FREQ.get(word):
+                            kept[word] = tk.FREQ[word]
+        for word in (*_ZH_STOP, *self._user_words):
+            if tk.FREQ.get(word):
+                kept.setdefault(word, tk.FREQ[word])
+        lines = [f"{word} {freq}" for word, freq in sorted(kept.items())]
+        filler = tk.total - sum(kept.values())
+        if filler > 0:
+            lines.append(f"{_FILLER} {filler}")
+        return "\n".join(lines) + "\n"
 
     def __call__(self, text: str, chinese: bool = True) -> list[str]:
         """Tokens of `text`; `chinese=False` skips Chinese runs (and so never loads jieba)."""

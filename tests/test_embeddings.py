@@ -126,3 +126,18 @@ def test_retriever_adapter_returns_cited_documents(full_services):
     docs = retriever.invoke("How long does a tree peony last in a vase?")
     assert docs and docs[0].metadata["doc_id"] == "flowers-tree-peony"
     assert {"title", "path", "score"} <= set(docs[0].metadata)
+
+
+def test_a_cold_question_loads_neither_torch_nor_scipy_nor_the_full_jieba_dictionary(full_services):
+    code = (
+        "import sys; from bot.services import Services; from bot.settings import load_settings; "
+        f"rag = Services(load_settings(data_dir={str(full_services.settings.data_dir)!r})).rag(); "
+        "answer = rag.ask('牡丹插瓶能开几天？'); "
+        "jieba = rag.searcher.tokenizer._tokenizer(); "
+        "print(answer.abstained, len(jieba.FREQ) < 100_000, "
+        "*[name in sys.modules for name in ('torch', 'sentence_transformers', 'langchain_core', 'bm25s', 'scipy')])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent
+    )
+    assert out.stdout.split() == ["False", "True", "False", "False", "False", "False", "False"]

@@ -129,3 +129,62 @@ def test_failed_run_leaves_the_previous_version_live(services, small_kb: Path, m
     index_dir = services.settings.index_dir
     assert KnowledgeIndex.current_dir(index_dir).name == first.version
     assert not [p for p in index_dir.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_bm25_idf_comes_from_document_frequencies_and_survives_a_reload(tmp_path):
+    import math
+
+    from rag.bm25 import BM25Index
+
+    index = BM25Index.build([7, 8, 9], [["rose", "water", "rose"], ["rose"], ["tulip"]])
+    expected = {
+        "rose": math.log(1 + (3 - 2 + 0.5) / (2 + 0.5)),
+        "water": math.log(1 + (3 - 1 + 0.5) / (1 + 0.5)),
+        "tulip": math.log(1 + (3 - 1 + 0.5) / (1 + 0.5)),
+    }
+    index.save(tmp_path / "bm25")
+    for idf in (index.idf(), BM25Index.load(tmp_path / "bm25").idf()):
+        assert set(idf) >= set(expected)
+        assert all(abs(idf[t] - v) < 1e-9 for t, v in expected.items())
+
+
+def test_bm25_scores_read_from_disk_match_bm25s(tmp_path):
+    import random
+
+    import bm25s
+
+    from rag.bm25 import BM25Index
+
+    rng = random.Random(3)
+    words = ["rose", "peony", "water", "stem", "cut", "vase", "牡丹", "剪", "水", "茎"]
+    corpus = [[rng.choice(words) for _ in range(rng.randint(1, 12))] for _ in range(40)]
+    BM25Index.build(list(range(100, 140)), corpus).save(tmp_path / "bm25")
+    loaded = BM25Index.load(tmp_path / "bm25")
+    reference = bm25s.BM25.load(str(tmp_path / "bm25"))
+    for _ in range(20):
+        query = [rng.choice(words) for _ in range(rng.randint(1, 4))]
+        assert np.allclose(loaded.scores(query + ["unknown-word"]), reference.get_scores(query), atol=1e-6)
+    assert loaded.ids.tolist() == list(range(100, 140))
+
+
+def test_index_carries_a_query_dictionary_and_adds_one_to_an_index_without_it(services) -> None:
+    from rag.index import QUERY_DICTIONARY
+
+    services.build_index()
+    index = services.index()
+    dictionary = index.directory / QUERY_DICTIONARY
+    assert QUERY_DICTIONARY in index.manifest["artifacts"]
+    words = {line.split()[0] for line in dictionary.read_text(encoding="utf-8").splitlines()}
+    assert {"牡丹", "剑山"} <= words
+    tokenizer = services.query_tokenizer(index)
+    assert tokenizer is not services.tokenizer
+    assert tokenizer("牡丹的瓶插期一般为3到5天") == services.tokenizer("牡丹的瓶插期一般为3到5天")
+
+    # An index written before query dictionaries existed gets one on the next run, with nothing re-embedded.
+    dictionary.unlink()
+    manifest = json.loads((index.directory / "manifest.json").read_text(encoding="utf-8"))
+    del manifest["artifacts"][QUERY_DICTIONARY]
+    (index.directory / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    report = services.build_index()
+    assert report.embedded_chunks == 0
+    assert (services.index().directory / QUERY_DICTIONARY).is_file()

@@ -38,6 +38,15 @@ def test_chinese_school_names_and_treatises(rag) -> None:
     assert any("ping-shi" in s.path for s in answer.sources)
 
 
+def test_section_headings_steer_only_questions_that_name_a_plant(rag) -> None:
+    # Plant articles share a "瓶插寿命与处理" section; a drying question about silica gel must not be sent there.
+    _, tulip, _ = rag.searcher.expand("郁金香插瓶能开多久？", "zh")
+    _, drying, _ = rag.searcher.expand("用硅胶做干花，一般要埋几天才干透？", "zh")
+    assert "寿命" in tulip and "寿命" not in drying
+    answer = rag.ask("用硅胶做干花，一般要埋几天才干透？")
+    assert "硅胶" in answer.text and answer.sources[0].title == "干花与永生花"
+
+
 def test_cross_language_expansion_reaches_the_dense_index(full_services: Services) -> None:
     searcher = full_services.rag().searcher
     dense = searcher.search("郁金香为什么会弯？", mode="dense", lang="zh")

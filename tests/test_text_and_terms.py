@@ -85,3 +85,15 @@ def test_known_glossary_words_tokenise_like_jieba_without_loading_it(glossary: G
     assert tokenizer._jieba is None  # an English question expanded with Chinese terms never pays for jieba
     assert fast == [sorted(tokenizer(w)) for w in words]
     assert tokenizer.known_words(["Peony", "的"]) == ["peoni"]
+
+
+def test_query_dictionary_segments_indexed_text_like_the_full_dictionary(glossary: Glossary, tmp_path) -> None:
+    full = BilingualTokenizer(glossary.zh_words())
+    texts = [path.read_text(encoding="utf-8") for path in sorted((KB_DIR / "zh").rglob("*.md"))[:40]]
+    dictionary = tmp_path / "query.dict"
+    dictionary.write_text(full.query_dictionary(texts), encoding="utf-8")
+    small = BilingualTokenizer(glossary.zh_words(), dictionary=dictionary)
+    assert [small(t) for t in texts] == [full(t) for t in texts]
+    # Far smaller than jieba's own dictionary of ~350,000 words, which is what makes it quick to load.
+    assert len(dictionary.read_text(encoding="utf-8").splitlines()) < 20_000
+    assert small._tokenizer().total == full._tokenizer().total

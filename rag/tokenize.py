@@ -54,8 +54,12 @@ class BilingualTokenizer:
 
                     jieba.setLogLevel(logging.WARNING)
                     if self._dictionary is not None:
+                        # Parsing the small dictionary takes milliseconds; going through
+                        # initialize() would also leave a jieba cache file in /tmp per index version.
                         tk = jieba.Tokenizer(dictionary=str(self._dictionary))
-                        tk.initialize()
+                        with self._dictionary.open("rb") as fh:
+                            tk.FREQ, tk.total = tk.gen_pfdict(fh)
+                        tk.initialized = True
                     else:
                         tk = jieba.Tokenizer()
                         tk.initialize()

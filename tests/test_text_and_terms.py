@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from rag.errors import InvalidQuestionError
@@ -93,7 +96,9 @@ def test_query_dictionary_segments_indexed_text_like_the_full_dictionary(glossar
     dictionary = tmp_path / "query.dict"
     dictionary.write_text(full.query_dictionary(texts), encoding="utf-8")
     small = BilingualTokenizer(glossary.zh_words(), dictionary=dictionary)
+    caches_before = set(Path(tempfile.gettempdir()).glob("jieba.u*.cache"))
     assert [small(t) for t in texts] == [full(t) for t in texts]
+    assert set(Path(tempfile.gettempdir()).glob("jieba.u*.cache")) == caches_before, "no jieba cache file per index"
     # Far smaller than jieba's own dictionary of ~350,000 words, which is what makes it quick to load.
     assert len(dictionary.read_text(encoding="utf-8").splitlines()) < 20_000
     assert small._tokenizer().total == full._tokenizer().total

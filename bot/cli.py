@@ -62,7 +62,12 @@ def _index_progress(enabled: bool) -> Iterator[object]:
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    labels = {"load": "Reading documents", "embed": "Embedding chunks", "bm25": "Building BM25", "dictionary": "Writing the query dictionary"}
+    labels = {
+        "load": "Reading documents",
+        "embed": "Embedding chunks",
+        "bm25": "Building BM25",
+        "dictionary": "Writing the query dictionary",
+    }
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err, transient=True
     ) as progress:

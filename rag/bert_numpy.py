@@ -47,7 +47,8 @@ def numpy_compatible(model_dir: str | Path) -> bool:
 def _gelu(h: np.ndarray) -> np.ndarray:
     """Exact (erf) GELU, in place, with erf from Abramowitz–Stegun 7.1.26 (|error| < 1.5e-7), so no SciPy.
 
-    In-place steps matter: on small VMs every fresh activation-sized array costs page faults.
+    Each NumPy operation is a full pass over memory; working in place avoids allocating
+    more activation-sized arrays, which is most of GELU's cost on a small machine.
     """
     z = h * np.float32(0.7071067811865476)
     a = np.abs(z)

@@ -315,7 +315,9 @@ def _update_locked(
     bm25 = BM25Index.build(ordered, [store.chunks[i].tokens for i in ordered])
     notify("bm25", 1, 1)
 
-    has_dictionary = previous is not None and previous.directory is not None and (previous.directory / QUERY_DICTIONARY).is_file()
+    has_dictionary = (
+        previous is not None and previous.directory is not None and (previous.directory / QUERY_DICTIONARY).is_file()
+    )
     if previous is not None and not report.changed and not retokenize and has_dictionary:
         report.chunks = len(store)
         report.version = previous.directory.name if previous.directory else ""

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import re
 import math
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -110,7 +109,8 @@ class ExtractiveAnswerer:
         self.top_passage_bonus = top_passage_bonus
         self.char_weight = char_weight
         self._cache: dict[int, list[tuple[str, frozenset[str], frozenset[str]]]] = {}
-        self._char_idf: dict[str, float] | None = None
+        self._char_idf: dict[str, float] = {}
+        self._texts: list[str] | None = None
 
     def _sentences(self, chunk: StoredChunk) -> list[tuple[str, frozenset[str], frozenset[str]]]:
         cached = self._cache.get(chunk.faiss_id)
@@ -176,9 +176,7 @@ class ExtractiveAnswerer:
                 overlap = sum(idf.get(t, default_idf) * (0.15 if t in subject else 1.0) for t in shared)
                 # Characters catch what segmentation split differently ("养猫" in the question, "猫" in the text).
                 loose = chars & query_chars - subject_chars - set("".join(shared))
-                if loose:  # only Chinese sentences get here, so English answers never build the table
-                    char_idf = self.char_idf()
-                    overlap += self.char_weight * sum(char_idf.get(ch, 0.0) for ch in loose)
+                overlap += self.char_weight * sum(self.char_idf(ch) for ch in loose)
                 score = overlap / (1.0 + 0.35 * prior)
                 # "It …", "另一条 …" continue the sentence before: they share its relevance.
                 if _CONTINUES.match(sentence):
@@ -202,16 +200,20 @@ class ExtractiveAnswerer:
             tokens = self._title_cache[title] = frozenset(self.tokenizer(title))
         return tokens
 
-    def char_idf(self) -> dict[str, float]:
-        """Inverse document frequency of single Chinese characters over the indexed texts."""
-        if self._char_idf is None:
-            df: Counter[str] = Counter()
-            n = 0
-            for text in self.texts():
-                df.update(han_characters(text))
-                n += 1
-            self._char_idf = {ch: math.log(1 + (n - f + 0.5) / (f + 0.5)) for ch, f in df.items()}
-        return self._char_idf
+    def char_idf(self, ch: str) -> float:
+        """Inverse document frequency of one Chinese character over the indexed texts.
+
+        Counted on demand for the few characters a question brings: a substring test per
+        text is fast, where a table of every character costs a cold `ask` a noticeable pause.
+        """
+        idf = self._char_idf.get(ch)
+        if idf is None:
+            if self._texts is None:
+                self._texts = list(self.texts())
+            n = len(self._texts)
+            df = sum(1 for text in self._texts if ch in text)
+            idf = self._char_idf[ch] = math.log(1 + (n - df + 0.5) / (df + 0.5))
+        return idf
 
     def _select(self, ranked: list[Candidate], budget: int) -> list[Candidate]:
         """The best sentences that fit the length budget (the best one always goes in)."""

@@ -51,7 +51,7 @@ ASPECTS: tuple[Aspect, ...] = (
     ),
     Aspect(
         "symbolism",
-        _re(r"花语|象征|寓意|代表|含义|意义|意思|讲究|品格|说法|节日|送人|送礼|送给|为什么.*送|symbol|meaning|\bmean|represent|signif|victorian|language of flowers|story|legend"),
+        _re(r"花语|象征|寓意|代表|含义|意义|意思|讲究|品格|说法|节日|送人|送礼|送给|为什么.*送|symbol|meaning|\bmean|represent|stands? for|signif|victorian|language of flowers|story|legend"),
         "花语与象征",
         "Symbolism",
         _re(r"象征|寓意|代表|意味|花语|比喻|喻|symboli[sz]|represent|stands? for|\bmeans?\b|meaning"),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from rag.aspects import detect_aspects
 from rag.errors import InvalidQuestionError
 from rag.glossary import Glossary
 from rag.messages import render_error
@@ -102,3 +103,12 @@ def test_query_dictionary_segments_indexed_text_like_the_full_dictionary(glossar
     # Far smaller than jieba's own dictionary of ~350,000 words, which is what makes it quick to load.
     assert len(dictionary.read_text(encoding="utf-8").splitlines()) < 20_000
     assert small._tokenizer().total == full._tokenizer().total
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["What does peach blossom stand for in Chinese culture?", "What do white lilies mean?", "菊花象征什么？", "牡丹的花语是什么？"],
+)
+def test_symbolism_questions_are_recognised(question: str) -> None:
+    assert "symbolism" in [a.name for a in detect_aspects(question)]
+    assert "symbolism" not in [a.name for a in detect_aspects("How long do peonies last in a vase?")]

@@ -116,9 +116,9 @@ class Glossary:
             return index[surface]
         if surface.endswith("ies") and surface[:-3] + "y" in index:
             return index[surface[:-3] + "y"]
-        for cut in (2, 1):
-            base = surface[:-cut]
-            if surface.endswith("es"[2 - cut :]) and base in index and not base.endswith("y"):
+        for suffix in ("es", "s"):
+            base = surface.removesuffix(suffix)
+            if base != surface and base in index and not base.endswith("y"):
                 return index[base]
         return None
 

@@ -88,7 +88,9 @@ class Services:
     @cached_property
     def embeddings(self) -> SentenceEmbeddings:
         s = self.settings
-        return SentenceEmbeddings(s.embedding_model, s.embedding_device, s.embedding_batch_size, s.embedding_backend)
+        return SentenceEmbeddings(
+            s.embedding_model, s.embedding_device, s.embedding_batch_size, s.embedding_backend, s.embedding_bulk_precision
+        )
 
     @cached_property
     def dense_view(self) -> DenseView:

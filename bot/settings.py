@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     embedding_backend: Literal["auto", "numpy", "sentence-transformers"] = Field(
         "auto", validation_alias=_env("EMBEDDING_BACKEND")
     )
+    embedding_bulk_precision: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto", validation_alias=_env("EMBEDDING_BULK_PRECISION")
+    )
 
     rag_top_k: int = Field(5, ge=1, le=20, validation_alias=_env("RAG_TOP_K"))
     rag_rrf_k: int = Field(20, ge=1, le=1000, validation_alias=_env("RAG_RRF_K"))

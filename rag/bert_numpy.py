@@ -11,7 +11,7 @@ any other architecture is served by sentence-transformers.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -191,6 +191,12 @@ class BertNumpyEncoder:
         """Word pieces including [CLS]/[SEP], before truncation."""
         return len(self._counter.encode(text).ids)
 
+    def word_embeddings(self) -> np.ndarray:
+        """The whole vocabulary matrix, read once; bulk encoding touches most of it anyway."""
+        if self._word is None:
+            self._word = np.ascontiguousarray(self._word_rows[:], dtype=np.float32)
+        return self._word
+
     def _embed_words(self, ids: np.ndarray) -> np.ndarray:
         if self._word is not None:
             return self._word[ids]
@@ -228,24 +234,34 @@ class BertNumpyEncoder:
         pooled = (x.reshape(batch, length, self.dimension) * weights).sum(1) / np.maximum(weights.sum(1), 1e-9)
         return pooled.astype(np.float32)
 
-    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        """Vectors in input order; batches are formed from similar lengths to limit padding."""
+    def encode(
+        self,
+        texts: list[str],
+        batch_size: int = 32,
+        forward: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+        batch_tokens: int | None = None,
+    ) -> np.ndarray:
+        """Vectors in input order; batches are formed from similar lengths to limit padding.
+
+        `forward` replaces the NumPy pass (see `rag.bert_torch`); tokenising, batching
+        and normalising stay here so every backend yields comparable vectors.
+        """
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         if not texts:
             return out
         encoded = self.token_ids(texts)
-        if self._word is None and len({i for e in encoded for i in e}) > 512:
-            # Bulk encoding: reading the whole matrix once beats reading rows per batch.
-            self._word = np.ascontiguousarray(self._word_rows[:], dtype=np.float32)
+        if forward is None and len({i for e in encoded for i in e}) > 512:
+            self.word_embeddings()
         order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
-        for rows in _batches(order, [len(e) for e in encoded], batch_size, self.batch_tokens):
-            length = max(len(encoded[i]) for i in rows)
+        lengths = [len(e) for e in encoded]
+        for rows in _batches(order, lengths, batch_size, batch_tokens or self.batch_tokens):
+            length = max(lengths[i] for i in rows)
             ids = np.zeros((len(rows), length), dtype=np.int64)
             mask = np.zeros((len(rows), length), dtype=np.int64)
             for r, i in enumerate(rows):
-                ids[r, : len(encoded[i])] = encoded[i]
-                mask[r, : len(encoded[i])] = 1
-            out[rows] = self._forward(ids, mask)
+                ids[r, : lengths[i]] = encoded[i]
+                mask[r, : lengths[i]] = 1
+            out[rows] = (forward or self._forward)(ids, mask)
         if self.normalize:
             out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out

@@ -229,7 +229,8 @@ def _embed_by_length(texts: list[str], embeddings: SentenceEmbeddings, notify: P
     """Embed in batches of similar token length: padding to a batch's longest text halves the work on this base."""
     order = sorted(range(len(texts)), key=lambda i: embeddings.count_tokens(texts[i]))
     matrix = np.zeros((len(texts), embeddings.dimension), dtype=np.float32)
-    batch = max(embeddings.batch_size, 16)
+    # Slices only pace the progress bar; each encoder batches within a slice by its own rules.
+    batch = max(embeddings.batch_size, 256)
     for start in range(0, len(order), batch):
         rows = order[start : start + batch]
         notify("embed", min(start + batch, len(order)), len(order))

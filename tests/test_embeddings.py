@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from rag.bert_numpy import BertNumpyEncoder, numpy_compatible
+from rag.bert_torch import TorchBertForward, cpu_has_bf16_matrix_units
 from rag.embeddings import SentenceEmbeddings, resolve_model_path
 
 TEXTS = [
@@ -49,6 +50,39 @@ def test_numpy_batches_by_token_budget_give_the_same_vectors(model_dir):
     loose = BertNumpyEncoder(model_dir, batch_tokens=100_000).encode(texts, batch_size=32)
     assert np.allclose(tight, loose, atol=1e-5)
     assert np.allclose(tight[:5], tight[5:10], atol=1e-6)
+
+
+def test_torch_bulk_forward_matches_sentence_transformers_in_both_precisions(model_dir, embeddings):
+    articles = sorted((Path(__file__).parent.parent / "knowledge_base" / "en" / "techniques").glob("*.md"))[:10]
+    texts = TEXTS + [path.read_text(encoding="utf-8")[:1500] for path in articles]
+    reference = embeddings.model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    encoder = BertNumpyEncoder(model_dir)
+    exact = encoder.encode(texts, 64, TorchBertForward(encoder, "float32"), 4096)
+    assert np.abs(exact - reference).max() < 1e-5
+    fast = encoder.encode(texts, 64, TorchBertForward(encoder, "bfloat16"), 4096)
+    assert (fast * reference).sum(axis=1).min() > 0.9995
+    assert np.abs(fast - reference).max() > 1e-6  # it really ran in bfloat16
+
+
+def test_bfloat16_is_chosen_only_for_cpus_with_bf16_matrix_units(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f amx_bf16 amx_tile\n")
+    assert cpu_has_bf16_matrix_units(cpuinfo) is (sys.platform == "linux")
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_vnni\n")
+    assert not cpu_has_bf16_matrix_units(cpuinfo)
+    assert not cpu_has_bf16_matrix_units(tmp_path / "missing")
+
+
+def test_bulk_encoding_of_a_bert_model_skips_sentence_transformers():
+    code = (
+        "import sys; from rag.embeddings import SentenceEmbeddings; "
+        "e = SentenceEmbeddings(bulk_precision='float32'); v = e.encode(['peony vase life %d' % i for i in range(40)]); "
+        "print(v.shape[0], e.bulk_engine, 'sentence_transformers' in sys.modules, 'transformers' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent
+    )
+    assert out.stdout.split() == ["40", "torch-float32", "False", "False"]
 
 
 def test_numpy_encoder_counts_tokens_like_the_model_tokenizer(model_dir, embeddings):

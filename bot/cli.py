@@ -1,4 +1,4 @@
-"""`huayi` command line: index, ask, chat (and, as Huayi grows, draw and run)."""
+"""`huayi` command line: index, ask, chat, styles, prompt, draw and doctor."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from rag.errors import InvalidQuestionError, RagError
 from rag.messages import render_error
 from rag.text import Lang, detect_lang
 
+from .cli_imaging import register as register_imaging
 from .services import Services
 from .settings import load_settings
 
@@ -201,6 +202,9 @@ def chat(ctx: typer.Context) -> None:
             continue
         _print_answer(answer)
         history += [Turn("user", line), Turn("assistant", answer.text)]
+
+
+register_imaging(app)
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rag.answer import ExtractiveAnswerer, LLMAnswerer
 from rag.crosslang import DenseView
@@ -24,6 +24,9 @@ from rag.service import RagService
 from rag.tokenize import BilingualTokenizer
 
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .imaging_services import ImagingServices
 
 __all__ = ["Services", "build_chat_model"]
 
@@ -68,6 +71,12 @@ class Services:
     @cached_property
     def glossary(self) -> Glossary:
         return Glossary.load(self.settings.resolved_glossary)
+
+    @cached_property
+    def imaging(self) -> ImagingServices:
+        from .imaging_services import ImagingServices
+
+        return ImagingServices(self)
 
     @cached_property
     def tokenizer(self) -> BilingualTokenizer:

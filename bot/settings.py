@@ -63,7 +63,56 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(30.0, gt=0, le=600, validation_alias=_env("LLM_TIMEOUT_S"))
     llm_temperature: float = Field(0.2, ge=0, le=2, validation_alias=_env("LLM_TEMPERATURE"))
 
-    @field_validator("llm_base_url", "llm_api_key", "glossary_path", "kb_dir", mode="before")
+    image_backends: str = Field("auto", validation_alias=_env("IMAGE_BACKENDS"))
+    image_model: str = Field("stabilityai/stable-diffusion-xl-base-1.0", validation_alias=_env("IMAGE_MODEL"))
+    image_device: str = Field("auto", validation_alias=_env("IMAGE_DEVICE"))
+    image_allow_cpu: bool = Field(False, validation_alias=_env("IMAGE_ALLOW_CPU"))
+    image_precision: Literal["auto", "float16", "bfloat16", "float32"] = Field(
+        "auto", validation_alias=_env("IMAGE_PRECISION")
+    )
+    image_model_variant: str | None = Field("auto", validation_alias=_env("IMAGE_MODEL_VARIANT"))
+    image_vae: str | None = Field(None, validation_alias=_env("IMAGE_VAE"))
+    image_local_files_only: bool = Field(False, validation_alias=_env("IMAGE_LOCAL_FILES_ONLY"))
+    image_warmup: bool = Field(True, validation_alias=_env("IMAGE_WARMUP"))
+    image_attention_slicing: bool = Field(False, validation_alias=_env("IMAGE_ATTENTION_SLICING"))
+    image_vae_tiling: bool = Field(False, validation_alias=_env("IMAGE_VAE_TILING"))
+    image_max_batch: int = Field(4, ge=1, le=16, validation_alias=_env("IMAGE_MAX_BATCH"))
+    image_default_style: str = Field("chinese", validation_alias=_env("IMAGE_DEFAULT_STYLE"))
+    image_default_size: str = Field("1024x1024", validation_alias=_env("IMAGE_DEFAULT_SIZE"))
+    image_default_steps: int = Field(30, ge=1, le=150, validation_alias=_env("IMAGE_DEFAULT_STEPS"))
+    image_default_cfg: float = Field(6.0, ge=1, le=30, validation_alias=_env("IMAGE_DEFAULT_CFG"))
+    image_max_steps: int = Field(60, ge=1, le=150, validation_alias=_env("IMAGE_MAX_STEPS"))
+    image_max_count: int = Field(4, ge=1, le=8, validation_alias=_env("IMAGE_MAX_COUNT"))
+    image_max_idea_chars: int = Field(500, ge=10, le=4000, validation_alias=_env("IMAGE_MAX_IDEA_CHARS"))
+    image_facts_top_k: int = Field(4, ge=0, le=10, validation_alias=_env("IMAGE_FACTS_TOP_K"))
+    image_blocklist_path: Path | None = Field(None, validation_alias=_env("IMAGE_BLOCKLIST_PATH"))
+    image_blocklist_extra: str = Field("", validation_alias=_env("IMAGE_BLOCKLIST_EXTRA"))
+    image_llm_rewrite: bool = Field(False, validation_alias=_env("IMAGE_LLM_REWRITE"))
+
+    stability_api_key: str | None = Field(None, validation_alias=_env("STABILITY_API_KEY"), repr=False)
+    stability_api_base: str = Field("https://api.stability.ai", validation_alias=_env("STABILITY_API_BASE"))
+    stability_engine: Literal["core", "sd3", "ultra", "v1-sdxl"] = Field(
+        "core", validation_alias=_env("STABILITY_ENGINE")
+    )
+    stability_timeout_s: float = Field(60.0, gt=0, le=600, validation_alias=_env("STABILITY_TIMEOUT_S"))
+    stability_max_attempts: int = Field(3, ge=1, le=10, validation_alias=_env("STABILITY_MAX_ATTEMPTS"))
+
+    queue_max_per_user: int = Field(5, ge=1, le=100, validation_alias=_env("QUEUE_MAX_PER_USER"))
+    queue_max_total: int = Field(100, ge=1, le=10000, validation_alias=_env("QUEUE_MAX_TOTAL"))
+    queue_max_batch_images: int = Field(4, ge=1, le=16, validation_alias=_env("QUEUE_MAX_BATCH_IMAGES"))
+    queue_max_attempts: int = Field(2, ge=1, le=10, validation_alias=_env("QUEUE_MAX_ATTEMPTS"))
+
+    @field_validator(
+        "llm_base_url",
+        "llm_api_key",
+        "glossary_path",
+        "kb_dir",
+        "image_vae",
+        "image_model_variant",
+        "image_blocklist_path",
+        "stability_api_key",
+        mode="before",
+    )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -71,6 +120,18 @@ class Settings(BaseSettings):
     @property
     def index_dir(self) -> Path:
         return self.data_dir / "index"
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "huayi.sqlite3"
+
+    @property
+    def images_dir(self) -> Path:
+        return self.data_dir / "images"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
 
     @property
     def kb_root(self) -> Path:

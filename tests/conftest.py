@@ -130,3 +130,29 @@ def small_kb(tmp_path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(body), encoding="utf-8")
     return kb
+
+
+@pytest.fixture(scope="session")
+def clip_tokenizer(tmp_path_factory):
+    """transformers' CLIPTokenizer built from the open_clip BPE file, cached for the session."""
+    from imaging.clip_tokenizer import load_clip_tokenizer
+
+    return load_clip_tokenizer(tmp_path_factory.mktemp("clip-cache"))
+
+
+@pytest.fixture(scope="session")
+def tiny_sdxl_dir(tmp_path_factory, clip_tokenizer):
+    """A tiny random-weight SDXL pipeline saved with save_pretrained, as IMAGE_MODEL=<dir> expects."""
+    from tests.tiny_sdxl import build_tiny_sdxl
+
+    return build_tiny_sdxl(tmp_path_factory.mktemp("tiny-sdxl") / "model")
+
+
+@pytest.fixture(scope="session")
+def tiny_backend(tiny_sdxl_dir):
+    """The production local backend on the tiny pipeline, loaded once (CPU explicitly allowed)."""
+    from imaging.backends.local_sdxl import LocalSDXLBackend, LocalSDXLConfig
+
+    backend = LocalSDXLBackend(LocalSDXLConfig(model=str(tiny_sdxl_dir), allow_cpu=True, warmup=False))
+    backend.load()
+    return backend

@@ -48,20 +48,27 @@ def _compute_floor(data_dir: Path) -> None:
     config = json.loads((Path(resolve_model_path(embeddings.model_name)) / "config.json").read_text(encoding="utf-8"))
     h, inner, layers = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
     flops_per_token = 2 * layers * (4 * h * h + 2 * h * inner)
-    a = np.random.default_rng(0).random((4096, h), dtype=np.float32)
-    b = np.random.default_rng(1).random((h, inner), dtype=np.float32)
-    a @ b
+    engine = embeddings.bulk_engine
+    if engine.startswith("torch-"):
+        import torch
+
+        dtype = getattr(torch, engine.removeprefix("torch-"))
+        a, b = torch.rand(4096, h, dtype=dtype), torch.rand(inner, h, dtype=dtype)
+        multiply = lambda: torch.nn.functional.linear(a, b)  # noqa: E731
+    else:
+        a, b = np.random.default_rng(0).random((4096, h), dtype=np.float32), np.random.default_rng(1).random((h, inner), dtype=np.float32)
+        multiply = lambda: a @ b  # noqa: E731
+    multiply()
     start = time.perf_counter()
     for _ in range(5):
-        a @ b
-    gflops = 5 * 2 * a.shape[0] * h * inner / (time.perf_counter() - start) / 1e9
+        multiply()
+    gflops = 5 * 2 * 4096 * h * inner / (time.perf_counter() - start) / 1e9
     floor = tokens * flops_per_token / (gflops * 1e9)
     print(
         f"embedding floor: {tokens:,} word pieces x {flops_per_token / 1e6:.1f} MFLOP = "
-        f"{tokens * flops_per_token / 1e12:.2f} TFLOP; float32 matmul here {gflops:.0f} GFLOPS "
-        f"-> at least {floor:.0f} s of pure matmul for a full index"
+        f"{tokens * flops_per_token / 1e12:.2f} TFLOP; {engine} matmul here {gflops:.0f} GFLOPS "
+        f"-> at least {floor:.1f} s of pure matmul for a full index"
     )
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)

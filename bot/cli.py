@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import Annotated, Iterator
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
@@ -45,7 +46,14 @@ def _services(ctx: typer.Context | None = None) -> Services:
     """The Services passed by the caller (tests, embedding hosts) or a fresh set from settings."""
     if ctx is not None and isinstance(ctx.obj, Services):
         return ctx.obj
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except ValidationError as exc:
+        for problem in exc.errors():
+            name = str(problem["loc"][0]).upper() if problem["loc"] else "settings"
+            err.print(f"[red]✗[/red] {escape(name)}: {escape(problem['msg'].removeprefix('Value error, '))}")
+        err.print("See .env.example for every setting. 每个设置项的说明见 .env.example。")
+        raise typer.Exit(2)
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     return Services(settings)
 

@@ -10,20 +10,24 @@ import sys
 import time
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from imaging.backends.base import CancelToken, ProgressEvent
+from imaging.backends.base import CancelToken, GenerationResult, ProgressEvent
 from imaging.enhancer import PromptPlan
-from imaging.errors import ImagingError
+from imaging.errors import BackendUnavailableError, ImagingError, OutputWriteError
 from imaging.messages import render_error as render_imaging_error
 from imaging.output import ImageMetadata, image_directory, save_image
+from imaging.request import GenerationRequest
 from rag.errors import RagError
 from rag.messages import render_error as render_rag_error
 from rag.text import Lang, detect_lang
+
+if TYPE_CHECKING:
+    from .imaging_services import ImagingServices
 
 __all__ = ["register"]
 
@@ -33,6 +37,8 @@ def _fail(error: ImagingError | RagError | ValueError, lang: Lang, code: int = 1
 
     if isinstance(error, ImagingError):
         text = render_imaging_error(error, lang)
+        if isinstance(error, BackendUnavailableError) and error.detail:
+            text += f"\n  {error.detail}"  # the admin at the terminal needs the reasons
     elif isinstance(error, RagError):
         text = render_rag_error(error, lang)
     else:
@@ -142,10 +148,13 @@ def draw(
     directory = out_dir or image_directory(services.settings.data_dir)
     stem = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
     images = []
-    for n, image in enumerate(result.images):
-        metadata = ImageMetadata.from_generation(request, result, image)
-        saved = save_image(image.image, metadata, directory, f"{stem}-{n}")
-        images.append({"path": str(saved.png_path), "seed": image.seed})
+    try:
+        for n, image in enumerate(result.images):
+            metadata = ImageMetadata.from_generation(request, result, image)
+            saved = save_image(image.image, metadata, directory, f"{stem}-{n}")
+            images.append({"path": str(saved.png_path), "seed": image.seed})
+    except OSError as exc:
+        raise _fail(OutputWriteError(str(exc), path=str(directory), reason=exc.strerror or type(exc).__name__), lang)
     payload = {
         "images": images,
         "prompt": plan.prompt,
@@ -165,8 +174,15 @@ def draw(
     out.print(f"[dim]{result.backend} · {result.model} · {seconds:.1f}s{escape(note)}[/dim]")
 
 
-async def _generate(imaging: Any, request: Any, show_progress: bool) -> Any:
-    """One backend call with a progress bar; Ctrl-C cancels the run between steps."""
+async def _generate(imaging: ImagingServices, request: GenerationRequest, show_progress: bool) -> GenerationResult:
+    """One backend call with a progress bar (Ctrl-C cancels between steps); the backends are freed after."""
+    try:
+        return await _generate_with_progress(imaging, request, show_progress)
+    finally:
+        await imaging.backend.aclose()
+
+
+async def _generate_with_progress(imaging: ImagingServices, request: GenerationRequest, show_progress: bool) -> GenerationResult:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from .cli import err
@@ -218,9 +234,19 @@ def doctor(ctx: typer.Context) -> None:
                 row(f"CUDA {i}", True, f"{name}, {free / 2**30:.1f} of {total / 2**30:.1f} GiB free")
         else:
             row("CUDA", None, "no GPU visible" + ("; CPU rendering allowed" if s.image_allow_cpu else ""))
-    for name, state in services.imaging.backend.health().items():
-        detail = state.reason or ("ready" if name != "local" else f"{s.image_model} resolves")
-        row(f"backend {name}", state.ok, detail)
+    try:
+        backends = services.imaging.backend.backends
+    except (ImagingError, ValueError) as exc:
+        row("image backends", False, str(exc))
+        backends = []
+    for backend in backends:
+        try:
+            state = backend.availability()
+            row(f"backend {backend.name}", state.ok, state.reason or "ready")
+            if backend.name == "local":
+                row("image model", *backend.model_status())  # type: ignore[attr-defined]
+        except Exception as exc:  # a broken optional component must not hide the rest of the report
+            row(f"backend {backend.name}", False, f"{type(exc).__name__}: {exc}")
     row("Stability key", bool(s.stability_api_key), "set" if s.stability_api_key else "not set")
     try:
         stats = services.index(auto_build=False).stats()

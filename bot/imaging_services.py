@@ -15,6 +15,7 @@ from imaging.backends.base import GenerationResult, ImageBackend
 from imaging.backends.chain import BackendChain
 from imaging.clip_tokenizer import TokenCounter, load_clip_tokenizer
 from imaging.enhancer import Fact, PromptEnhancer, PromptPlan, Rewriter
+from imaging.errors import OutputWriteError
 from imaging.output import ImageMetadata, image_directory, save_image
 from imaging.prompt_text import DEFAULT_BLOCKLIST, Blocklist
 from imaging.request import GenerationRequest, RequestLimits, parse_size
@@ -93,10 +94,15 @@ class ImagingServices:
         )
 
     def facts(self, idea: str, style: StyleTemplate) -> list[Fact]:
-        """Knowledge-base passages about the idea; none (not an error) when the index is missing."""
+        """Knowledge-base passages about the idea; none (not an error) when there is no index yet.
+
+        Drawing must not wait minutes for a first index build; `huayi index` or the first
+        question builds it.
+        """
         if self.settings.image_facts_top_k == 0:
             return []
         try:
+            self._services.index(auto_build=False)
             rag = self._services.rag()
         except RagError as exc:
             log.warning("no knowledge facts for the prompt (%s)", exc.code)
@@ -144,12 +150,8 @@ class ImagingServices:
 
     # Backends ------------------------------------------------------------------
     def backend_names(self) -> list[str]:
-        raw = self.settings.image_backends.strip().lower()
-        names = ["local", "stability"] if raw in {"", "auto"} else [n.strip() for n in raw.split(",") if n.strip()]
-        unknown = [n for n in names if n not in {"local", "stability"}]
-        if unknown:
-            raise ValueError(f"IMAGE_BACKENDS has unknown backend(s): {', '.join(unknown)} (use local, stability)")
-        return names
+        names = self.settings.image_backends
+        return ["local", "stability"] if names == "auto" else names.split(",")
 
     @cached_property
     def backend(self) -> BackendChain:
@@ -203,7 +205,10 @@ class ImagingServices:
                 saved.append({"path": str(files.png_path), "json": str(files.json_path), "seed": image.seed})
             return saved
 
-        images = await asyncio.to_thread(write)
+        try:
+            images = await asyncio.to_thread(write)
+        except OSError as exc:
+            raise OutputWriteError(str(exc), path=str(directory), reason=exc.strerror or type(exc).__name__) from exc
         return {
             "images": images,
             "backend": result.backend,
@@ -235,3 +240,13 @@ class ImagingServices:
         )
         await scheduler.start()
         return scheduler
+
+    async def close_scheduler(self, scheduler: GenerationScheduler) -> None:
+        """Stop the worker (a running job goes back to the queue), close the database, free the backends."""
+        try:
+            await scheduler.aclose()
+        finally:
+            try:
+                await scheduler.store.close()
+            finally:
+                await self.backend.aclose()

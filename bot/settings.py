@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "load_settings", "PROJECT_ROOT"]
@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     image_warmup: bool = Field(True, validation_alias=_env("IMAGE_WARMUP"))
     image_attention_slicing: bool = Field(False, validation_alias=_env("IMAGE_ATTENTION_SLICING"))
     image_vae_tiling: bool = Field(False, validation_alias=_env("IMAGE_VAE_TILING"))
-    image_max_batch: int = Field(4, ge=1, le=16, validation_alias=_env("IMAGE_MAX_BATCH"))
+    image_max_batch: int = Field(4, ge=1, le=8, validation_alias=_env("IMAGE_MAX_BATCH"))
     image_default_style: str = Field("chinese", validation_alias=_env("IMAGE_DEFAULT_STYLE"))
     image_default_size: str = Field("1024x1024", validation_alias=_env("IMAGE_DEFAULT_SIZE"))
     image_default_steps: int = Field(30, ge=1, le=150, validation_alias=_env("IMAGE_DEFAULT_STEPS"))
@@ -99,7 +99,7 @@ class Settings(BaseSettings):
 
     queue_max_per_user: int = Field(5, ge=1, le=100, validation_alias=_env("QUEUE_MAX_PER_USER"))
     queue_max_total: int = Field(100, ge=1, le=10000, validation_alias=_env("QUEUE_MAX_TOTAL"))
-    queue_max_batch_images: int = Field(4, ge=1, le=16, validation_alias=_env("QUEUE_MAX_BATCH_IMAGES"))
+    queue_max_batch_images: int = Field(4, ge=1, le=8, validation_alias=_env("QUEUE_MAX_BATCH_IMAGES"))
     queue_max_attempts: int = Field(2, ge=1, le=10, validation_alias=_env("QUEUE_MAX_ATTEMPTS"))
 
     @field_validator(
@@ -116,6 +116,44 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("image_backends")
+    @classmethod
+    def _known_backends(cls, value: str) -> str:
+        names = [n.strip().lower() for n in value.split(",") if n.strip()]
+        if names in ([], ["auto"]):
+            return "auto"
+        unknown = sorted(set(names) - {"local", "stability"})
+        if unknown:
+            raise ValueError(f"unknown backend {', '.join(unknown)}; use auto, or local and/or stability")
+        return ",".join(dict.fromkeys(names))
+
+    @field_validator("image_default_size")
+    @classmethod
+    def _sdxl_size(cls, value: str) -> str:
+        from imaging.errors import InvalidRequestError
+        from imaging.request import parse_size
+
+        try:
+            width, height = parse_size(value)
+        except InvalidRequestError as exc:
+            raise ValueError(f"{value!r} is not an SDXL size; use one of {exc.params['choices']}") from None
+        return f"{width}x{height}"
+
+    @field_validator("image_blocklist_path")
+    @classmethod
+    def _readable_blocklist(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"{value} is not a readable file")
+        return value
+
+    @model_validator(mode="after")
+    def _defaults_within_limits(self) -> "Settings":
+        if self.image_default_steps > self.image_max_steps:
+            raise ValueError(
+                f"IMAGE_DEFAULT_STEPS ({self.image_default_steps}) exceeds IMAGE_MAX_STEPS ({self.image_max_steps})"
+            )
+        return self
 
     @property
     def index_dir(self) -> Path:

@@ -24,7 +24,7 @@ from typing import Literal, Protocol
 
 from .clip_tokenizer import CLIP_MAX_TOKENS
 from .errors import InvalidPromptError
-from .prompt_text import Blocklist, has_cjk, validate_idea
+from .prompt_text import HAN, Blocklist, has_cjk, is_latin, validate_idea
 
 __all__ = [
     "TermHit",
@@ -61,7 +61,9 @@ _PAINTABLE_ELEMENTS = frozenset(
 # Characters that only link words in a Chinese noun phrase; dropping them loses nothing.
 _ZH_LINKS = set("的之得地了着和与及跟同、配加以把用在于里上个只束枝朵支些很最更非常再也都")
 _ZH_AND = set("和与及跟同、配加")
-_CLAUSE = re.compile(r"[，。,.;；！!？?\n:：]+")
+_CLAUSE = re.compile(r"[，。,.;；！!？?\n:：、（）()【】\[\]「」『』“”\"]+")
+_HAN_RUN = re.compile(f"[{HAN}]+")
+_RUNS = re.compile(f"[{HAN}]+|[^{HAN}]+")
 _QUALITY = ("highly detailed", "sharp focus", "natural colours", "high resolution")
 
 
@@ -179,9 +181,10 @@ class PromptEnhancer:
     ) -> PromptPlan:
         text = self.check_idea(idea)
         language: Literal["zh", "en"] = "zh" if has_cjk(text) else "en"
-        extra_negative = validate_idea(negative, self._max_chars) if negative.strip() else ""
-        if extra_negative and has_cjk(extra_negative):
-            extra_negative = ", ".join(dict.fromkeys(h.english for h in self._find(extra_negative)))
+        negative_phrases: list[str] = []
+        negative_dropped: list[str] = []
+        if negative.strip():
+            negative_phrases, _, negative_dropped = self._translate(validate_idea(negative, self._max_chars))
         # 2. Translate the idea through the glossary.
         subject, user_terms, dropped = self._translate(text)
         if not subject:
@@ -213,7 +216,9 @@ class PromptEnhancer:
         ]
         prompt, omitted_1 = self._fill(segments_1)
         prompt_2, omitted_2 = self._fill(segments_2)
-        negative_prompt, omitted_n = self._fill([_Segment("negative", _phrases(extra_negative) + _phrases(style.negative_prompt))])
+        negative_prompt, omitted_n = self._fill(
+            [_Segment("negative", [p for phrase in negative_phrases for p in _phrases(phrase)] + _phrases(style.negative_prompt))]
+        )
         terms += [RecognisedTerm(f, f, "flower", "style") for f in style_flowers[:2] if f in prompt]
         notes: list[str] = []
         omitted = tuple(dict.fromkeys(omitted_1 + omitted_2 + omitted_n))
@@ -229,7 +234,7 @@ class PromptEnhancer:
             style_preset=style.stability_preset,
             language=language,
             idea=text,
-            dropped=tuple(dropped),
+            dropped=tuple(dropped + negative_dropped),
             omitted=omitted,
             notes=tuple(notes),
         )
@@ -265,16 +270,24 @@ class PromptEnhancer:
 
     @staticmethod
     def _between(gap: str, words: list[str], dropped: list[str]) -> None:
-        """Keep Latin text as typed; Chinese between terms is either a link word or dropped."""
-        for run in re.findall(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+|[^\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+", gap):
-            if has_cjk(run):
+        """Keep Latin text as typed; Chinese between terms is a link word or dropped; any other script is dropped."""
+        for run in _RUNS.findall(gap):
+            if _HAN_RUN.fullmatch(run):
                 if any(ch in _ZH_AND for ch in run) and words:
                     words.append(",")
                 content = "".join(ch for ch in run if ch not in _ZH_LINKS)
                 if content:
                     dropped.append(content)
-            elif run.strip():
-                words.append(run.strip())
+            elif all(is_latin(ch) for ch in run):
+                if run.strip(" ,"):
+                    words.append(run.strip())
+            else:
+                kept = "".join(ch if is_latin(ch) else " " for ch in run).strip(" ,")
+                foreign = "".join(ch for ch in run if not is_latin(ch) and not ch.isspace())
+                if kept:
+                    words.append(" ".join(kept.split()))
+                if foreign:
+                    dropped.append(foreign)
 
     def _fact_terms(self, facts: Sequence[Fact], named: set[str]) -> list[RecognisedTerm]:
         """The most-mentioned paintable terms of the facts that the idea does not already name."""

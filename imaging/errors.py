@@ -25,6 +25,7 @@ __all__ = [
     "NotJobOwnerError",
     "MissingExtraError",
     "ClipVocabularyError",
+    "OutputWriteError",
 ]
 
 
@@ -123,3 +124,9 @@ class ClipVocabularyError(ImagingError):
     """The CLIP BPE vocabulary (shipped in the open_clip_torch wheel) cannot be found."""
 
     code = "clip_vocabulary_missing"
+
+
+class OutputWriteError(ImagingError):
+    """Images could not be written (`path`, `reason`): a full disk or a read-only directory."""
+
+    code = "output_unwritable"

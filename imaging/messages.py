@@ -64,8 +64,8 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "en": "The prompt is empty, so there is nothing to generate.",
     },
     "backend_unavailable": {
-        "zh": "目前没有可用的绘图后端（{detail}）。请管理员检查 GPU 或 Stability API 设置。",
-        "en": "No image backend is available right now ({detail}). Please ask an admin to check the GPU or Stability API settings.",
+        "zh": "目前没有可用的绘图后端。请管理员用 `huayi doctor` 检查 GPU 或 Stability API 设置。",
+        "en": "No image backend is available right now. Please ask an admin to check the GPU or Stability API settings (`huayi doctor`).",
     },
     "generation_failed": {
         "zh": "图片生成失败，请稍后再试。",
@@ -138,6 +138,10 @@ _MESSAGES: dict[str, dict[str, str]] = {
     "missing_extra": {
         "zh": "缺少可选依赖：{detail}",
         "en": "An optional dependency is missing: {detail}",
+    },
+    "output_unwritable": {
+        "zh": "无法保存图片（{reason}）。请检查图片目录的权限和磁盘空间。",
+        "en": "Couldn't save the image ({reason}). Check the image folder's permissions and free disk space.",
     },
     "clip_vocabulary_missing": {
         "zh": "找不到 CLIP 词表。请运行 `pip install --no-deps open_clip_torch`。",

@@ -14,19 +14,27 @@ from pathlib import Path
 
 from .errors import BlockedPromptError, InvalidPromptError
 
-__all__ = ["clean_idea", "validate_idea", "Blocklist", "has_cjk", "DEFAULT_BLOCKLIST"]
+__all__ = ["clean_idea", "validate_idea", "Blocklist", "has_cjk", "is_latin", "HAN", "DEFAULT_BLOCKLIST"]
 
 DEFAULT_BLOCKLIST = Path(__file__).parent / "data" / "blocklist.txt"
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+# Han ideographs in every Unicode block (BMP, extensions B–H, compatibility).
+HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+# What CLIP cannot read as English: Han, CJK punctuation, kana, hangul, full-width forms.
+_EAST_ASIAN = re.compile(f"[{HAN}\u3000-\u303f\u3040-\u30ff\u3130-\u318f\uac00-\ud7af\uff00-\uffef]")
 
 
 def has_cjk(text: str) -> bool:
-    return bool(_CJK.search(text))
+    return bool(_EAST_ASIAN.search(text))
+
+
+def is_latin(ch: str) -> bool:
+    """Characters a CLIP prompt may carry as typed: Latin letters, digits, punctuation, spaces."""
+    return ord(ch) < 0x250 or "\u2000" <= ch <= "\u206f" or ch.isspace()
 
 
 def clean_idea(text: str) -> str:
-    """NFC, control and format characters removed, whitespace collapsed."""
-    text = unicodedata.normalize("NFC", text)
+    """NFKC (full-width letters and brackets become plain ones), control characters removed, spaces collapsed."""
+    text = unicodedata.normalize("NFKC", text)
     kept = (" " if ch in "\n\t\r" else ch for ch in text if ch in "\n\t\r" or unicodedata.category(ch)[0] != "C")
     return re.sub(r"\s+", " ", "".join(kept)).strip()
 

@@ -72,13 +72,17 @@ def _size_choices() -> str:
 
 @dataclass(frozen=True)
 class RequestLimits:
-    """Configurable bounds; `IMAGE_MAX_*` settings fill them."""
+    """Bounds a request must respect.
+
+    The defaults are what the backends accept at all; the bot and CLI pass the stricter
+    `IMAGE_MAX_*` settings, which are validated to lie within these.
+    """
 
     min_steps: int = 1
-    max_steps: int = 80
+    max_steps: int = 150
     min_cfg: float = 1.0
-    max_cfg: float = 20.0
-    max_count: int = 4
+    max_cfg: float = 30.0
+    max_count: int = 8
     max_prompt_chars: int = 2000
 
 

@@ -18,7 +18,8 @@ class FakeOpenAI:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
-        self.mode = "answer"  # answer | no_answer | no_citation | error
+        self.mode = "answer"  # answer | no_answer | no_citation | error | scripted
+        self.scripted = ""  # the reply in "scripted" mode
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -54,7 +55,9 @@ class FakeOpenAI:
     def _completion(self, body: dict[str, Any]) -> dict[str, Any]:
         system = body["messages"][0]["content"]
         first = re.search(r"\[1\] [^\n]*\n([^\n]+)", system)
-        if self.mode == "no_answer":
+        if self.mode == "scripted":
+            content = self.scripted
+        elif self.mode == "no_answer":
             content = "NO_ANSWER"
         elif self.mode == "no_citation":
             content = "Peonies are lovely."

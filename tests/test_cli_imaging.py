@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -75,7 +76,7 @@ def test_draw_json_renders_saves_metadata_and_reproduces_seeds(tiny_services, tm
         assert "Seed: 42, Size: 1024x1024" in image.text["parameters"]
     again = runner.invoke(app, ["draw", "白色牡丹，青瓷瓶", "--style", "chinese", "--seed", "42", "--out", str(tmp_path), "--json"], obj=tiny_services)
     with Image.open(json.loads(again.stdout)["images"][0]["path"]) as a, Image.open(first) as b:
-        diff = max(abs(x - y) for x, y in zip(a.convert("L").getdata(), b.convert("L").getdata()))
+        diff = np.abs(np.asarray(a.convert("L"), dtype=np.int16) - np.asarray(b.convert("L"), dtype=np.int16)).max()
     assert diff <= 2
 
 
@@ -115,3 +116,10 @@ def test_doctor_reports_without_leaking_the_key(full_services, embeddings):
     assert result.exit_code == 0, result.output
     assert torch.__version__ in result.stdout and "Stability key" in result.stdout and "chunks" in result.stdout
     assert "sk-very-secret-123" not in result.output
+
+
+def test_draw_into_an_unwritable_directory_fails_politely(tiny_services, tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the output directory should be")
+    result = runner.invoke(app, ["draw", "white tulips", "--steps", "1", "--out", str(blocker / "out")], obj=tiny_services)
+    assert result.exit_code == 1 and "Couldn't save the image" in result.stderr and "Traceback" not in result.output

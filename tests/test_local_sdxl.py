@@ -30,7 +30,7 @@ def _pixels(result, n: int = 0) -> np.ndarray:
 
 async def test_the_settings_path_loads_the_saved_pipeline_and_draws(tiny_sdxl_dir, tmp_path, embeddings):
     services = make_services(
-        tmp_path, embeddings, image_model=str(tiny_sdxl_dir), image_allow_cpu=True, image_backends="local", image_warmup=False
+        tmp_path, embeddings, image_model=str(tiny_sdxl_dir), image_allow_cpu=True, image_backends="local", image_warmup=True
     )
     chain = services.imaging.backend
     (local,) = chain.backends
@@ -39,6 +39,7 @@ async def test_the_settings_path_loads_the_saved_pipeline_and_draws(tiny_sdxl_di
     (result,) = await chain.generate([_request(seed=7, width=1216, height=832)])
     assert result.backend == "local" and result.model == str(tiny_sdxl_dir)
     assert result.sampler == "Euler" and result.fallback_reason is None
+    assert local.load_seconds is not None  # loaded once, with the warm-up run
     assert [(i.seed, i.image.size) for i in result.images] == [(7, (1216, 832))]
     await chain.aclose()
 
@@ -143,4 +144,9 @@ async def test_the_chain_falls_back_to_stability_and_says_why(tiny_sdxl_dir, fak
     with pytest.raises(StabilityError) as refused:
         await chain.generate([_request(seed=9)])
     assert refused.value.code == "stability_moderated"
+    # When the last backend fails too, the member hears its real reason, not "unavailable".
+    fake_stability.script(429, 429, 429)
+    with pytest.raises(StabilityError) as limited:
+        await chain.generate([_request(seed=9)])
+    assert limited.value.code == "stability_rate_limited" and "local unavailable" in limited.value.params["fallback_reasons"]
     await chain.aclose()

@@ -243,10 +243,6 @@ def test_image_directory_layout(tmp_path: Path) -> None:
 # ---- fitting under a limit --------------------------------------------------------------
 
 
-def test_discord_limit_constant() -> None:
-    assert DISCORD_DEFAULT_FILE_LIMIT == 10 * 1024 * 1024
-
-
 def test_small_png_is_returned_unchanged(tmp_path: Path) -> None:
     saved = save_image(Image.new("RGB", (64, 64), "red"), meta(), tmp_path, "small")
     enc = fit_to_limit(saved.png_path, DISCORD_DEFAULT_FILE_LIMIT)

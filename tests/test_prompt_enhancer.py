@@ -13,7 +13,7 @@ from imaging.enhancer import Fact, PromptEnhancer
 from imaging.errors import BlockedPromptError, InvalidPromptError, InvalidRequestError
 from imaging.messages import render_error
 from imaging.prompt_text import Blocklist, has_cjk
-from imaging.request import SDXL_RESOLUTIONS, GenerationRequest, RequestLimits, parse_size
+from imaging.request import GenerationRequest, RequestLimits, parse_size
 from imaging.styles import load_styles
 from rag.glossary import Glossary
 
@@ -199,7 +199,6 @@ def test_requests_are_validated_before_any_work():
         reasons.append(caught.value.params["reason"])
         assert render_error(caught.value, "zh") and render_error(caught.value, "en")
     assert reasons == ["size", "steps", "steps", "cfg", "count", "seed", "seed", "prompt"]
-    assert all(size in SDXL_RESOLUTIONS for size in [(1024, 1024), (832, 1216)])
 
 
 def test_each_image_gets_its_own_reproducible_seed():
@@ -208,3 +207,43 @@ def test_each_image_gets_its_own_reproducible_seed():
     assert GenerationRequest("rose", count=1, seed=2**32 - 1, ).with_seeds().seeds == (2**32 - 1,)
     random_seeds = GenerationRequest("rose", count=2).with_seeds()
     assert random_seeds.seed is not None and random_seeds.seeds[1] == (random_seeds.seeds[0] + 1) % 2**32
+
+
+@pytest.mark.parametrize(
+    ("idea", "gone"),
+    [("牡丹𠀀𪚥", "𠀀𪚥"), ("さくらと牡丹", "さくらと"), ("ＲＯＳＥＳ in a vase 🌸", "🌸"), ("牡丹（红色）", None)],
+)
+def test_no_script_but_latin_reaches_the_prompt(enhancer, styles, idea, gone):
+    plan = enhancer.enhance(idea, styles.get("chinese"))
+    assert all(ord(ch) < 0x250 for ch in plan.prompt + plan.prompt_2 + plan.negative_prompt)
+    if gone:
+        assert gone in "".join(plan.dropped)
+    else:
+        assert plan.prompt.startswith("tree peony, bright red")
+
+
+def test_a_chinese_negative_keeps_its_english_and_translates_the_rest(enhancer, styles):
+    plan = enhancer.enhance("牡丹", styles.get("chinese"), negative="blurry, 塑料花, 文字")
+    assert plan.negative_prompt.startswith("blurry")
+    assert "文字" in plan.dropped and not has_cjk(plan.negative_prompt)
+
+
+def test_plans_do_not_depend_on_the_hash_seed(enhancer, styles):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import json; from pathlib import Path; from rag.glossary import Glossary; from bot.draw_support import term_finder;"
+        "from imaging.enhancer import PromptEnhancer, Fact; from imaging.clip_tokenizer import TokenCounter, load_clip_tokenizer;"
+        "from imaging.prompt_text import Blocklist; from imaging.styles import load_styles;"
+        "e = PromptEnhancer(term_finder(Glossary.load(Path('knowledge_base/glossary.csv'))), TokenCounter(load_clip_tokenizer()), Blocklist.load());"
+        "facts = [Fact(t, n) for t, n in json.loads(input())];"
+        "print(json.dumps(e.enhance('白色绣球和尤加利，玻璃花瓶', load_styles().get('wedding'), facts).to_dict(), ensure_ascii=False))"
+    )
+    facts = json.dumps([[f.text, f.title] for f in PEONY_FACTS])
+    env = dict(os.environ, PYTHONHASHSEED="12345")
+    out = subprocess.run([sys.executable, "-c", code], input=facts, capture_output=True, text=True, env=env, cwd=ROOT, check=True)
+    here = enhancer.enhance("白色绣球和尤加利，玻璃花瓶", styles.get("wedding"), PEONY_FACTS).to_dict()
+    assert json.loads(out.stdout) == json.loads(json.dumps(here, ensure_ascii=False))

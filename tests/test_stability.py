@@ -33,7 +33,7 @@ ALL_CODES = sorted({code for _, code, _, _ in ERROR_CASES} | {"stability_unreach
 
 
 def make(fake: FakeStability, **overrides: object) -> StabilityBackend:
-    options: dict[str, object] = {"base_url": fake.base_url, "backoff_s": 0.001, "timeout_s": 5.0}
+    options: dict[str, object] = {"base_url": fake.base_url, "backoff_s": 0.001, "timeout_s": 30.0}  # generous: CI machines stall
     if "client" not in overrides:
         # Plain-HTTP loopback: skip loading the CA bundle into every test's client.
         options["transport"] = httpx.AsyncHTTPTransport(verify=False)

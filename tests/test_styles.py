@@ -48,10 +48,6 @@ def write_styles(tmp_path: Path, styles: list[dict[str, Any]]) -> Path:
     return path
 
 
-def test_default_path_is_the_packaged_file() -> None:
-    assert DEFAULT_STYLES_PATH == ROOT / "imaging" / "data" / "styles.yaml"
-
-
 def test_all_required_styles_present(library: StyleLibrary) -> None:
     assert set(REQUIRED_IDS) <= set(library.ids)
     assert len(library) == len(library.ids) >= 12

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from ..errors import BackendUnavailableError, ImagingError
+from ..errors import BackendUnavailableError, GenerationFailedError, ImagingError
 from ..request import GenerationRequest
 from .base import Availability, CancelToken, GenerationResult, ImageBackend, ProgressCallback
 
@@ -54,6 +54,7 @@ class BackendChain:
         cancel: CancelToken | None = None,
     ) -> list[GenerationResult]:
         reasons: list[str] = []
+        last_error: ImagingError | None = None
         for backend in self.backends:
             state = backend.availability()
             if not state.ok:
@@ -66,15 +67,22 @@ class BackendChain:
                     raise
                 log.warning("%s failed (%s); trying the next backend", backend.name, exc.code)
                 reasons.append(f"{backend.name} failed: {exc.code}")
+                last_error = exc
                 continue
             except Exception as exc:
                 log.exception("%s failed unexpectedly; trying the next backend", backend.name)
                 reasons.append(f"{backend.name} failed: {type(exc).__name__}")
+                last_error = GenerationFailedError(f"{backend.name}: {type(exc).__name__}")
                 continue
             if reasons:
                 for result in results:
                     result.fallback_reason = "; ".join(reasons)
             return results
+        if last_error is not None:
+            # The member learns what actually went wrong (rate limit, out of memory…), not just "unavailable".
+            last_error.params.setdefault("fallback_reasons", "; ".join(reasons))
+            raise last_error
+        log.warning("no image backend could serve: %s", "; ".join(reasons))
         raise BackendUnavailableError("; ".join(reasons) or "no image backend is configured")
 
     async def aclose(self) -> None:

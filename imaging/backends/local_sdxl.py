@@ -327,11 +327,29 @@ class LocalSDXLBackend:
         return list(output.images)
 
     async def aclose(self) -> None:
-        """Free GPU memory; a later request loads the model again."""
-        with self._load_lock:
-            self._pipe = None
-        if importlib.util.find_spec("torch") is not None:
-            import torch
+        """Free GPU memory once no generation is running; a later request loads the model again."""
+        await asyncio.to_thread(self._unload)
 
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+    def _unload(self) -> None:
+        with self._load_lock, self._run_lock:
+            self._pipe = None
+            if importlib.util.find_spec("torch") is not None:
+                import torch
+
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+
+    def model_status(self) -> tuple[bool | None, str]:
+        """Whether IMAGE_MODEL can be loaded here: True (local or cached), None (will download), False."""
+        model = self.config.model
+        path = Path(model).expanduser()
+        if path.exists() or model.startswith((".", "/", "~")):
+            ok = (path / "model_index.json").is_file()
+            return ok, f"{model} ({'a local diffusers directory' if ok else 'no model_index.json there'})"
+        from huggingface_hub import try_to_load_from_cache
+
+        if isinstance(try_to_load_from_cache(model, "model_index.json"), str):
+            return True, f"{model} (in the Hugging Face cache)"
+        if self.config.local_files_only:
+            return False, f"{model} is not in the Hugging Face cache and IMAGE_LOCAL_FILES_ONLY is on"
+        return None, f"{model} (not downloaded yet; the first image downloads it)"

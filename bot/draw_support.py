@@ -6,11 +6,20 @@ rag's types to the small interfaces the prompt enhancer declares.
 
 from __future__ import annotations
 
-from imaging.enhancer import Fact, TermFinder, TermHit
+from imaging.enhancer import PROMPT_TERMS, Fact, TermFinder, TermHit
 from rag.glossary import Glossary
 from rag.service import RagService
 
-__all__ = ["term_finder", "retrieve_facts"]
+__all__ = ["term_finder", "retrieve_facts", "prompt_glossary"]
+
+
+def prompt_glossary(glossary: Glossary) -> Glossary:
+    """The knowledge-base glossary plus words that only prompts need (中式 → Chinese-style…).
+
+    They live apart because every glossary word also enters jieba's dictionary for
+    retrieval, and style adjectives there shifted answers without helping any question.
+    """
+    return Glossary(terms=[*glossary.terms, *Glossary.load(PROMPT_TERMS).terms])
 
 
 def term_finder(glossary: Glossary) -> TermFinder:

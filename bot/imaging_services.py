@@ -22,7 +22,7 @@ from imaging.request import GenerationRequest, RequestLimits, parse_size
 from imaging.styles import StyleLibrary, StyleTemplate, load_styles
 from rag.errors import RagError
 
-from .draw_support import retrieve_facts, term_finder
+from .draw_support import prompt_glossary, retrieve_facts, term_finder
 
 if TYPE_CHECKING:
     from imaging.jobs import Job, JobStore
@@ -86,7 +86,7 @@ class ImagingServices:
     @cached_property
     def enhancer(self) -> PromptEnhancer:
         return PromptEnhancer(
-            term_finder(self._services.glossary),
+            term_finder(prompt_glossary(self._services.glossary)),
             self.token_counter,
             self.blocklist,
             self.settings.image_max_idea_chars,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from pathlib import Path
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Literal, Protocol
@@ -35,7 +36,11 @@ __all__ = [
     "PromptEnhancer",
     "StyleLike",
     "Rewriter",
+    "PROMPT_TERMS",
 ]
+
+# Glossary rows (same columns as knowledge_base/glossary.csv) that only prompts need.
+PROMPT_TERMS = Path(__file__).parent / "data" / "prompt_terms.csv"
 
 Origin = Literal["user", "fact", "style", "llm"]
 # How many terms of each paintable kind the facts may add; plants share one allowance.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.draw_support import term_finder
+from bot.draw_support import prompt_glossary, term_finder
 from imaging.clip_tokenizer import TokenCounter
 from imaging.enhancer import Fact, PromptEnhancer
 from imaging.errors import BlockedPromptError, InvalidPromptError, InvalidRequestError
@@ -32,7 +32,7 @@ def counter(clip_tokenizer):
 
 @pytest.fixture(scope="module")
 def glossary():
-    return Glossary.load(ROOT / "knowledge_base" / "glossary.csv")
+    return prompt_glossary(Glossary.load(ROOT / "knowledge_base" / "glossary.csv"))
 
 
 @pytest.fixture(scope="module")
@@ -235,10 +235,10 @@ def test_plans_do_not_depend_on_the_hash_seed(enhancer, styles):
     import sys
 
     code = (
-        "import json; from pathlib import Path; from rag.glossary import Glossary; from bot.draw_support import term_finder;"
+        "import json; from pathlib import Path; from rag.glossary import Glossary; from bot.draw_support import prompt_glossary, term_finder;"
         "from imaging.enhancer import PromptEnhancer, Fact; from imaging.clip_tokenizer import TokenCounter, load_clip_tokenizer;"
         "from imaging.prompt_text import Blocklist; from imaging.styles import load_styles;"
-        "e = PromptEnhancer(term_finder(Glossary.load(Path('knowledge_base/glossary.csv'))), TokenCounter(load_clip_tokenizer()), Blocklist.load());"
+        "e = PromptEnhancer(term_finder(prompt_glossary(Glossary.load(Path('knowledge_base/glossary.csv')))), TokenCounter(load_clip_tokenizer()), Blocklist.load());"
         "facts = [Fact(t, n) for t, n in json.loads(input())];"
         "print(json.dumps(e.enhance('白色绣球和尤加利，玻璃花瓶', load_styles().get('wedding'), facts).to_dict(), ensure_ascii=False))"
     )
@@ -247,3 +247,12 @@ def test_plans_do_not_depend_on_the_hash_seed(enhancer, styles):
     out = subprocess.run([sys.executable, "-c", code], input=facts, capture_output=True, text=True, env=env, cwd=ROOT, check=True)
     here = enhancer.enhance("白色绣球和尤加利，玻璃花瓶", styles.get("wedding"), PEONY_FACTS).to_dict()
     assert json.loads(out.stdout) == json.loads(json.dumps(here, ensure_ascii=False))
+
+
+def test_prompt_only_terms_stay_out_of_the_retrieval_glossary():
+    from imaging.enhancer import PROMPT_TERMS
+
+    retrieval = Glossary.load(ROOT / "knowledge_base" / "glossary.csv")
+    extra = Glossary.load(PROMPT_TERMS)  # raises on a malformed row
+    assert len(extra) >= 4
+    assert not {t.zh for t in extra.terms} & set(retrieval.zh_words())

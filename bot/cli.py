@@ -21,11 +21,12 @@ from rag.errors import InvalidQuestionError, RagError
 from rag.messages import render_error
 from rag.text import Lang, detect_lang
 
+from .cli_bot import register as register_bot
 from .cli_imaging import register as register_imaging
 from .services import Services
 from .settings import load_settings
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "run_main"]
 
 app = typer.Typer(
     help="Huayi (花艺): floral Q&A and flower art for Discord communities.",
@@ -213,10 +214,16 @@ def chat(ctx: typer.Context) -> None:
 
 
 register_imaging(app)
+register_bot(app)
 
 
 def main() -> None:
     app()
+
+
+def run_main() -> None:
+    """`python -m bot`: the same as `huayi run`."""
+    app(args=["run"], prog_name="python -m bot")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from imaging.backends.base import GenerationResult, ImageBackend
 from imaging.backends.chain import BackendChain
 from imaging.clip_tokenizer import TokenCounter, load_clip_tokenizer
 from imaging.enhancer import Fact, PromptEnhancer, PromptPlan, Rewriter
-from imaging.errors import OutputWriteError
+from imaging.errors import ImagingError, OutputWriteError
 from imaging.output import ImageMetadata, image_directory, save_image
 from imaging.prompt_text import DEFAULT_BLOCKLIST, Blocklist
 from imaging.request import GenerationRequest, RequestLimits, parse_size
@@ -191,6 +191,26 @@ class ImagingServices:
                     )
                 )
         return BackendChain(backends)
+
+    def preload(self) -> list[str]:
+        """Load the local model now (blocking); returns the backends loaded.
+
+        The bot calls this before it connects: loading SDXL in a thread while connected
+        holds the GIL for long stretches, and interactions arriving then could miss
+        Discord's 3-second acknowledgement deadline.
+        """
+        loaded = []
+        for backend in self.backend.backends:
+            load = getattr(backend, "load", None)
+            if load is None or not backend.availability().ok:
+                continue
+            try:
+                load()
+            except ImagingError as exc:
+                log.warning("could not preload the %s image backend: %s", backend.name, exc.detail)
+                continue
+            loaded.append(backend.name)
+        return loaded
 
     # Output and queue ------------------------------------------------------------
     async def save(self, job: Job, result: GenerationResult) -> dict[str, Any]:

@@ -6,11 +6,12 @@ environment variables for configuration.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["Settings", "load_settings", "PROJECT_ROOT"]
 
@@ -74,6 +75,7 @@ class Settings(BaseSettings):
     image_vae: str | None = Field(None, validation_alias=_env("IMAGE_VAE"))
     image_local_files_only: bool = Field(False, validation_alias=_env("IMAGE_LOCAL_FILES_ONLY"))
     image_warmup: bool = Field(True, validation_alias=_env("IMAGE_WARMUP"))
+    image_preload: bool = Field(True, validation_alias=_env("IMAGE_PRELOAD"))
     image_attention_slicing: bool = Field(False, validation_alias=_env("IMAGE_ATTENTION_SLICING"))
     image_vae_tiling: bool = Field(False, validation_alias=_env("IMAGE_VAE_TILING"))
     image_max_batch: int = Field(4, ge=1, le=8, validation_alias=_env("IMAGE_MAX_BATCH"))
@@ -102,6 +104,26 @@ class Settings(BaseSettings):
     queue_max_batch_images: int = Field(4, ge=1, le=8, validation_alias=_env("QUEUE_MAX_BATCH_IMAGES"))
     queue_max_attempts: int = Field(2, ge=1, le=10, validation_alias=_env("QUEUE_MAX_ATTEMPTS"))
 
+    discord_token: str | None = Field(None, validation_alias=_env("DISCORD_TOKEN"), repr=False)
+    discord_api_base: str = Field("https://discord.com/api/v10", validation_alias=_env("DISCORD_API_BASE"))
+    discord_gateway_url: str | None = Field(None, validation_alias=_env("DISCORD_GATEWAY_URL"))
+    discord_guild_ids: Annotated[list[int], NoDecode] = Field(default_factory=list, validation_alias=_env("DISCORD_GUILD_IDS"))
+    ask_channel_ids: Annotated[list[int], NoDecode] = Field(default_factory=list, validation_alias=_env("ASK_CHANNEL_IDS"))
+    discord_message_content: Literal["auto", "on", "off"] = Field(
+        "auto", validation_alias=_env("DISCORD_MESSAGE_CONTENT")
+    )
+    bot_extensions: str = Field("all", validation_alias=_env("BOT_EXTENSIONS"))
+    rate_user_per_minute: int = Field(6, ge=1, le=1000, validation_alias=_env("RATE_USER_PER_MINUTE"))
+    rate_user_draw_per_hour: int = Field(30, ge=1, le=10000, validation_alias=_env("RATE_USER_DRAW_PER_HOUR"))
+    rate_guild_per_minute: int = Field(60, ge=1, le=100000, validation_alias=_env("RATE_GUILD_PER_MINUTE"))
+    draw_progress_interval_s: float = Field(2.0, ge=2.0, le=60, validation_alias=_env("DRAW_PROGRESS_INTERVAL_S"))
+    kb_upload_max_bytes: int = Field(
+        5 * 1024 * 1024, ge=1024, le=25 * 1024 * 1024, validation_alias=_env("KB_UPLOAD_MAX_BYTES")
+    )
+    session_default_minutes: int = Field(60, ge=5, le=10080, validation_alias=_env("SESSION_DEFAULT_MINUTES"))
+    session_max_minutes: int = Field(1440, ge=5, le=10080, validation_alias=_env("SESSION_MAX_MINUTES"))
+    session_candidates: int = Field(4, ge=1, le=8, validation_alias=_env("SESSION_CANDIDATES"))
+
     @field_validator(
         "llm_base_url",
         "llm_api_key",
@@ -111,6 +133,8 @@ class Settings(BaseSettings):
         "image_model_variant",
         "image_blocklist_path",
         "stability_api_key",
+        "discord_token",
+        "discord_gateway_url",
         mode="before",
     )
     @classmethod
@@ -126,6 +150,47 @@ class Settings(BaseSettings):
         unknown = sorted(set(names) - {"local", "stability"})
         if unknown:
             raise ValueError(f"unknown backend {', '.join(unknown)}; use auto, or local and/or stability")
+        return ",".join(dict.fromkeys(names))
+
+    @field_validator("discord_guild_ids", "ask_channel_ids", mode="before")
+    @classmethod
+    def _snowflake_list(cls, value: object) -> object:
+        """Comma- or space-separated ids, as people write them in `.env`."""
+        if isinstance(value, int):
+            return [value]
+        if isinstance(value, str):
+            parts = [p for p in re.split(r"[\s,]+", value) if p]
+            bad = [p for p in parts if not p.isdigit()]
+            if bad:
+                raise ValueError(f"{', '.join(bad)} is not a Discord id (digits only)")
+            return [int(p) for p in parts]
+        return value
+
+    @field_validator("discord_api_base")
+    @classmethod
+    def _http_base(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("discord_gateway_url")
+    @classmethod
+    def _ws_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^wss?://[^/\s]+", value):
+            raise ValueError(f"{value!r} is not a ws:// or wss:// URL")
+        return value
+
+    @field_validator("bot_extensions")
+    @classmethod
+    def _known_extensions(cls, value: str) -> str:
+        from .exts import FEATURES
+
+        names = [n.strip().lower() for n in value.split(",") if n.strip()]
+        if names in ([], ["all"]):
+            return "all"
+        unknown = sorted(set(names) - set(FEATURES))
+        if unknown:
+            raise ValueError(f"unknown feature {', '.join(unknown)}; use all or some of {', '.join(FEATURES)}")
         return ",".join(dict.fromkeys(names))
 
     @field_validator("image_default_size")
@@ -153,7 +218,26 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"IMAGE_DEFAULT_STEPS ({self.image_default_steps}) exceeds IMAGE_MAX_STEPS ({self.image_max_steps})"
             )
+        if self.session_default_minutes > self.session_max_minutes:
+            raise ValueError(
+                f"SESSION_DEFAULT_MINUTES ({self.session_default_minutes}) exceeds SESSION_MAX_MINUTES "
+                f"({self.session_max_minutes})"
+            )
         return self
+
+    @property
+    def extensions(self) -> list[str]:
+        from .exts import FEATURES
+
+        names = list(FEATURES) if self.bot_extensions == "all" else self.bot_extensions.split(",")
+        return [f"bot.exts.{name}" for name in names]
+
+    @property
+    def wants_message_content(self) -> bool:
+        """Free chat is only readable with the privileged intent; mentions and replies need none."""
+        if self.discord_message_content == "auto":
+            return bool(self.ask_channel_ids)
+        return self.discord_message_content == "on"
 
     @property
     def index_dir(self) -> Path:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import logging
 from collections.abc import Sequence
 
@@ -56,7 +58,7 @@ class BackendChain:
         reasons: list[str] = []
         last_error: ImagingError | None = None
         for backend in self.backends:
-            state = backend.availability()
+            state = await asyncio.to_thread(backend.availability)  # may import torch or stat the HF cache
             if not state.ok:
                 reasons.append(f"{backend.name} unavailable: {state.reason}")
                 continue

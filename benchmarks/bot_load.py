@@ -29,13 +29,15 @@ Figures (printed, never asserted; targets are printed next to them):
   emulator), p50/p99 for /ask, /draw and both; target p99 < 500 ms on this machine
   (Discord itself drops an interaction that is not acknowledged within 3 s);
 * completion: dispatch → the original response carries the answer embed (/ask) or the
-  image attachment (/draw), observed by polling every 10 ms;
+  image attachment (/draw), observed by polling every 50 ms;
 * /draw fairness across members: each member's first image (time and order of arrival),
   mean completion rank, mean wait, Jain's index over per-member mean wait (1.0 = equal),
   with the index the scheduler's own round-robin + batching rule would give for the same
   submission order in unit-time batches, and the one plain FIFO would give;
-* the event loop's lag (a 10 ms ticker's overshoot) during the burst, i.e. stalls that
-  delay acks and heartbeats;
+* the event loop's lag (a 20 ms ticker's overshoot) during the burst, i.e. stalls that
+  delay acks and heartbeats, with where the loop thread was during them, garbage
+  collections, the to_thread pool's backlog and how busy the machine was (a shared VM
+  stalls even an idle loop: an idle baseline is measured just before the burst);
 * RSS of this process (VmRSS from /proc/self/status; VmHWM for the peak). The emulator,
   the test harness and the embeddings model share the process, so RSS includes them.
 
@@ -72,9 +74,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ACK_TARGET_MS = 500.0
 LOADING_FLAG = 1 << 7  # MessageFlag.LOADING: the deferred "is thinking…" placeholder
-EPHEMERAL_FLAG = 1 << 6
-POLL_S = 0.01
-LAG_TICK_S = 0.01
+# Measuring wakes the loop; each wake-up has to win the GIL back from busy worker threads, so
+# keep the benchmark's own timers coarse: completion is seen within 50 ms, stalls with a 20 ms ticker.
+POLL_S = 0.05
+LAG_TICK_S = 0.02
 
 ASK_QUESTIONS = {
     "en": [
@@ -149,18 +152,27 @@ def mib(kib: float | None) -> float | None:
     return None if kib is None else round(kib / 1024, 1)
 
 
-GC_SECONDS: list[float] = []
+def rss_now() -> int:
+    """VmRSS now, in KiB. No forced gc first: on this heap a full collection holds the GIL for
+    seconds, which would stall the bot's loop more than the garbage would blur the figure."""
+    return rss_kib()[0]
 
 
-def settle_rss() -> int:
-    """RSS after a full garbage collection, so transient garbage does not blur before/after figures.
-
-    The collection runs on the calling thread (the event loop); its duration is kept in
-    GC_SECONDS, and callers let the loop tick before opening a lag window."""
+def gc_experiment() -> dict[str, float | int]:
+    """How long a full collection of this heap takes (the loop stalls that long), then the same
+    after gc.freeze() (start-up objects moved out of the collector's sight), unfrozen again."""
+    tracked = len(gc.get_objects())
     started = time.perf_counter()
     gc.collect()
-    GC_SECONDS.append(time.perf_counter() - started)
-    return rss_kib()[0]
+    full_s = time.perf_counter() - started
+    gc.freeze()
+    try:
+        started = time.perf_counter()
+        gc.collect()
+        frozen_s = time.perf_counter() - started
+    finally:
+        gc.unfreeze()
+    return {"tracked_objects": tracked, "full_s": full_s, "after_freeze_s": frozen_s}
 
 
 class RssSampler:
@@ -191,11 +203,12 @@ class RssSampler:
 
 
 class LoopLag:
-    """How late a 10 ms ticker wakes up: the time the event loop could not run callbacks."""
+    """How late a 20 ms ticker wakes up: the time the event loop could not run callbacks."""
 
     def __init__(self, tick: float = LAG_TICK_S) -> None:
         self.tick = tick
         self.samples: list[tuple[float, float]] = []  # (when, lag seconds)
+        self.queued: list[tuple[float, int]] = []  # (when, calls waiting for a default-executor thread)
         self.last_tick = time.monotonic()
         self._task: asyncio.Task[None] | None = None
 
@@ -215,6 +228,17 @@ class LoopLag:
             now = time.monotonic()
             self.last_tick = now
             self.samples.append((now, max(0.0, now - before - self.tick)))
+            # asyncio.to_thread's pool (the bot's run_blocking): a private attribute, read only if present.
+            executor = getattr(asyncio.get_running_loop(), "_default_executor", None)
+            work_queue = getattr(executor, "_work_queue", None)
+            if work_queue is not None:
+                self.queued.append((now, work_queue.qsize()))
+
+    def executor_queue(self, start: float, end: float) -> tuple[int, float]:
+        """(most calls waiting for a to_thread worker, seconds with any waiting) in a window."""
+        inside = [(t, q) for t, q in self.queued if start <= t <= end]
+        busy = sum(b[0] - a[0] for a, b in zip(inside, inside[1:]) if a[1] > 0)
+        return max((q for _, q in inside), default=0), busy
 
     def window(self, start: float, end: float) -> list[float]:
         return [lag for t, lag in self.samples if start <= t <= end]
@@ -455,7 +479,13 @@ class Results:
     lag_idle: list[float] = field(default_factory=list)
     load_avg: tuple[float, float, float] | None = None
     gc_full: list[float] = field(default_factory=list)
+    executor_queue: tuple[int, float] | None = None
+    executor_workers: int | None = None
+    dispatch_s: float | None = None  # the emulator building and sending the burst's INTERACTION_CREATEs
+    started_at: float = field(default_factory=time.monotonic)
     gc_young_s: float | None = None
+    gc_experiment: dict[str, float | int] = field(default_factory=dict)
+    gateway: dict[str, int] = field(default_factory=dict)
     machine_busy_pct: float | None = None
     process_cpu_s: float | None = None
     stall_sites: list[tuple[str, float]] = field(default_factory=list)
@@ -573,12 +603,19 @@ def _check(sent: Sent, now: float) -> None:
 
 
 async def _wait_all(emu: Any, bot: Any, sent: list[Sent], timeout: float, label: str) -> None:
-    """Poll every 10 ms until every interaction completed or failed (or the bot stopped, or time ran out)."""
+    """Poll every 50 ms until every interaction completed or failed (or the bot stopped, or time ran out)."""
     deadline = time.monotonic() + timeout
+    next_note = time.monotonic() + 30
     while True:
         now = time.monotonic()
         for item in sent:
             _check(item, now)
+        if now >= next_note and len(sent) > 1:
+            next_note = now + 30
+            counts = {kind: (sum(1 for s in sent if s.kind == kind and s.completed_at is not None),
+                             sum(1 for s in sent if s.kind == kind)) for kind in ("ask", "draw")}
+            print(f"[bot_load] {label}: " + ", ".join(f"/{k} {d}/{n} done" for k, (d, n) in counts.items()),
+                  file=sys.stderr, flush=True)
         if all(s.completed_at is not None or s.failed is not None for s in sent):
             return
         if bot.is_closed():
@@ -610,14 +647,18 @@ async def _run(args: argparse.Namespace, results: Results, root: Path) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signal.SIGINT, on_sigint)
 
+    def phase(name: str) -> None:
+        results.phase = name
+        print(f"[bot_load {time.monotonic() - results.started_at:5.0f} s] {name}…", file=sys.stderr, flush=True)
+
     take_sigint()
 
-    results.phase = "building the tiny SDXL pipeline"
-    model_dir = await asyncio.to_thread(_ensure_tiny_model, args.model_cache or root, results)
+    phase("building the tiny SDXL pipeline")
+    model_dir = await asyncio.to_thread(_ensure_tiny_model, args.model_cache, results)
     kb_dir = _write_small_kb(root / "kb")
     data_dir = root / f"bot-data-{os.getpid()}-{int(time.time())}"
 
-    results.phase = "loading the embeddings"
+    phase("loading the embeddings")
     started = time.perf_counter()
 
     def load_embeddings() -> Any:
@@ -628,8 +669,8 @@ async def _run(args: argparse.Namespace, results: Results, root: Path) -> None:
     embeddings = await asyncio.to_thread(load_embeddings)
     results.setup_s["embeddings_load"] = time.perf_counter() - started
 
-    results.rss["start"] = settle_rss()
-    results.phase = "importing torch and diffusers"
+    results.rss["start"] = rss_now()
+    phase("importing torch and diffusers")
 
     def import_pipeline_code() -> None:
         import diffusers  # noqa: F401
@@ -638,7 +679,7 @@ async def _run(args: argparse.Namespace, results: Results, root: Path) -> None:
     started = time.perf_counter()
     await asyncio.to_thread(import_pipeline_code)
     results.setup_s["torch_diffusers_import"] = time.perf_counter() - started
-    results.rss["after_torch_import"] = settle_rss()
+    results.rss["after_torch_import"] = rss_now()
 
     members = _members(args.users)
     emu = new_emulator()
@@ -651,7 +692,7 @@ async def _run(args: argparse.Namespace, results: Results, root: Path) -> None:
     watch.start()
     try:
         with RssSampler() as sampler, GcWatch() as gcw:
-            results.phase = "starting the bot"
+            phase("starting the bot")
             started = time.perf_counter()
             overrides = dict(
                 kb_dir=kb_dir,
@@ -671,9 +712,9 @@ async def _run(args: argparse.Namespace, results: Results, root: Path) -> None:
                 results.preload = getattr(settings, "image_preload", None)
                 backend = _local_backend(h.services)
                 results.loaded_at_online = bool(backend is not None and backend.loaded)
-                results.rss["online"] = settle_rss()
+                results.rss["online"] = rss_now()
                 results.batch_images = min(settings.queue_max_batch_images, settings.image_max_batch)
-                results.phase = "building the index"
+                phase("building the index")
                 started = time.perf_counter()
                 await asyncio.to_thread(h.services.build_index)
                 results.setup_s["index_build"] = time.perf_counter() - started
@@ -685,17 +726,16 @@ async def _run(args: argparse.Namespace, results: Results, root: Path) -> None:
                         results.job_events.append((time.monotonic(), event.kind, event.job))
 
                 scheduler.subscribe(None, on_job)
-                results.rss["indexed"] = settle_rss()
+                results.rss["indexed"] = rss_now()
 
                 if not args.cold:
-                    results.phase = "warm-up"
+                    phase("warm-up")
                     warm_ask = Sent("ask", Member(ALICE, "alice", "en-US"), ASK_QUESTIONS["en"][0])
                     warm_ask.record = await emu.slash("ask", {"question": warm_ask.text}, user=ALICE)
                     await _wait_all(emu, h.bot, [warm_ask], 120, "warm-up /ask")
                     results.warmup["ask_ack_ms"] = ms(warm_ask.ack_s)
                     results.warmup["ask_done_ms"] = ms(warm_ask.done_s)
-                    results.rss["before_first_draw"] = settle_rss()
-                    await asyncio.sleep(0.05)  # let the lag ticker see the gc before the window opens
+                    results.rss["before_first_draw"] = rss_now()
                     warm_draw = Sent("draw", Member(ALICE, "alice", "en-US"), DRAW_PROMPTS["en"][0])
                     warm_draw.record = await emu.slash("draw", {"prompt": warm_draw.text}, user=ALICE)
                     t0 = time.monotonic()
@@ -704,18 +744,17 @@ async def _run(args: argparse.Namespace, results: Results, root: Path) -> None:
                     results.stall_sites_warmup = watch.top(t0, time.monotonic(), 3)
                     results.warmup["draw_ack_ms"] = ms(warm_draw.ack_s)
                     results.warmup["draw_done_s"] = rnd(warm_draw.done_s)
-                    results.rss["after_first_draw"] = settle_rss()
+                    results.rss["after_first_draw"] = rss_now()
                     if warm_draw.failed or warm_draw.completed_at is None:
                         raise RuntimeError(f"the warm-up /draw did not finish: {warm_draw.failed or 'timed out'}")
 
-                results.phase = "idle baseline"
-                results.rss["before_burst"] = settle_rss()
-                await asyncio.sleep(0.05)
+                phase("idle baseline")
+                results.rss["before_burst"] = rss_now()
                 idle_start = time.monotonic()
                 await asyncio.sleep(args.idle_baseline)
                 results.lag_idle = lag.window(idle_start, time.monotonic())
 
-                results.phase = "burst"
+                phase("burst")
                 plan = _plan_burst(args, members)
                 results.sent = plan
                 results.load_avg = os.getloadavg()
@@ -729,34 +768,44 @@ async def _run(args: argparse.Namespace, results: Results, root: Path) -> None:
                     else:
                         item.record = await emu.slash("draw", {"prompt": item.text}, user=item.member.id)
 
-                await asyncio.gather(*(send(item) for item in plan))
-                await _wait_all(emu, h.bot, plan, args.timeout, "burst")
-                results.burst_end = time.monotonic()
-                cpu_after = cpu_snapshot()
-                if cpu_after[1] > cpu_before[1]:
-                    results.machine_busy_pct = 100 * (cpu_after[0] - cpu_before[0]) / (cpu_after[1] - cpu_before[1])
-                results.process_cpu_s = cpu_after[2] - cpu_before[2]
-                results.lag = lag.window(burst_start, results.burst_end)
-                results.stall_sites = watch.top(burst_start, results.burst_end)
-                results.gc_full = gcw.window(burst_start, results.burst_end)
-                results.gc_young_s = sum(gcw.window(burst_start, results.burst_end, 0) + gcw.window(burst_start, results.burst_end, 1))
-                results.watcher_late = [late for t, late in watch.self_late if burst_start <= t <= results.burst_end]
-                results.rss["burst_peak"] = sampler.peak(burst_start, results.burst_end)
-                results.rss["after_burst"] = settle_rss()
-                scheduler.unsubscribe(None, on_job)
+                def collect_burst() -> None:
+                    """The burst's figures, also when it was interrupted or timed out."""
+                    end = results.burst_end = time.monotonic()
+                    cpu_after = cpu_snapshot()
+                    if cpu_after[1] > cpu_before[1]:
+                        results.machine_busy_pct = 100 * (cpu_after[0] - cpu_before[0]) / (cpu_after[1] - cpu_before[1])
+                    results.process_cpu_s = cpu_after[2] - cpu_before[2]
+                    results.lag = lag.window(burst_start, end)
+                    results.stall_sites = watch.top(burst_start, end)
+                    results.executor_queue = lag.executor_queue(burst_start, end)
+                    results.executor_workers = getattr(getattr(loop, "_default_executor", None), "_max_workers", None)
+                    results.gc_full = gcw.window(burst_start, end)
+                    results.gc_young_s = sum(gcw.window(burst_start, end, 0) + gcw.window(burst_start, end, 1))
+                    results.watcher_late = [late for t, late in watch.self_late if burst_start <= t <= end]
+                    results.rss["burst_peak"] = sampler.peak(burst_start, end)
+                    results.emulator_errors = [
+                        f"{r.id} ({(r.payload.get('data') or {}).get('name')}): {e}"
+                        for r in emu.interactions.values()
+                        for e in r.errors
+                    ]
+                    results.emulator_internal_errors = len(emu.internal_errors)
+                    results.unhandled_routes = list(emu.unhandled)
+                    backend = _local_backend(h.services)
+                    if backend is not None and backend.loaded:
+                        results.tiny_model_param_bytes = _param_bytes(backend._pipe)
+                        results.tiny_model_load_s = backend.load_seconds
 
-                backend = _local_backend(h.services)
-                if backend is not None and backend.loaded:
-                    results.tiny_model_param_bytes = _param_bytes(backend._pipe)
-                    results.tiny_model_load_s = backend.load_seconds
-                results.emulator_errors = [
-                    f"{r.id} ({'ask' if r.payload.get('data', {}).get('name') == 'ask' else 'draw'}): {e}"
-                    for r in emu.interactions.values()
-                    for e in r.errors
-                ]
-                results.emulator_internal_errors = len(emu.internal_errors)
-                results.unhandled_routes = list(emu.unhandled)
-                results.phase = "closing"
+                try:
+                    await asyncio.gather(*(send(item) for item in plan))
+                    results.dispatch_s = time.monotonic() - burst_start
+                    await _wait_all(emu, h.bot, plan, args.timeout, "burst")
+                finally:
+                    collect_burst()
+                    scheduler.unsubscribe(None, on_job)
+                results.rss["after_burst"] = rss_now()
+                results.gateway = {"identifies": emu.identifies, "resumes": emu.resumes}
+                results.gc_experiment = gc_experiment()  # after every measurement: it stalls the loop
+                phase("closing")
     finally:
         watch.stop()
         await lag.stop()
@@ -818,9 +867,11 @@ def _fairness(results: Results) -> dict[str, Any]:
             queue_wait[job.user_id].append(job.started_at - job.created_at)
     submit_order = [job.user_id for job in sorted(job_done.values(), key=lambda j: j.created_at)]
     batches: dict[float, int] = defaultdict(int)
-    for job in job_done.values():
+    batch_members: dict[float, list[str]] = defaultdict(list)
+    for job in sorted(job_done.values(), key=lambda j: j.created_at):
         if job.started_at is not None:
             batches[round(job.started_at, 3)] += job.request.count
+            batch_members[round(job.started_at, 3)].append(members[job.user_id].name)
     batch = max(1, results.batch_images)
     fair_ref = jain(list(per_user_mean(simulate_slots(submit_order, batch, fair=True)).values())) if submit_order else None
     fifo_ref = jain(list(per_user_mean(simulate_slots(submit_order, batch, fair=False)).values())) if submit_order else None
@@ -836,6 +887,7 @@ def _fairness(results: Results) -> dict[str, Any]:
         "batches": len(batches),
         "mean_batch_images": rnd(statistics.fmean(batches.values())) if batches else None,
         "submit_order": [members[u].name for u in submit_order],
+        "batch_members": [batch_members[k] for k in sorted(batch_members)],
     }
 
 
@@ -853,6 +905,7 @@ def report(results: Results) -> dict[str, Any]:
     elif results.interrupted:
         console.print(f"[yellow]interrupted during {results.phase}; figures below are partial[/]")
     console.print(
+        f"Python {sys.version.split()[0]}, GIL switch interval {sys.getswitchinterval() * 1000:g} ms, {os.cpu_count()} CPUs. "
         "Bot in-process with the loopback Discord emulator; image backend: the tiny random-weight SDXL on CPU "
         "(2 steps, 1024x1024) — no real SDXL weights loaded. Rate limits and queue caps raised out of the way."
     )
@@ -887,16 +940,27 @@ def report(results: Results) -> dict[str, Any]:
     table = Table(title="Latency (from INTERACTION_CREATE dispatch)", box=box.SIMPLE_HEAVY)
     for column in ("measure", "n", "p50", "p99", "max", "target"):
         table.add_column(column, justify="right" if column not in ("measure", "target") else "left")
+    def cell(value: float | None, unit: str) -> str:
+        return "—" if value is None else f"{value} {unit}"
+
     for key, label in (("ask", "ack /ask"), ("draw", "ack /draw"), ("all", "ack overall")):
         st = ack[key]
-        verdict = "" if st["p99"] is None else ("met" if st["p99"] * 1000 < ACK_TARGET_MS else "MISSED")
-        table.add_row(label, str(st["n"]), f"{ms(st['p50'])} ms", f"{ms(st['p99'])} ms", f"{ms(st['max'])} ms",
+        verdict = "—" if st["p99"] is None else ("met" if st["p99"] * 1000 < ACK_TARGET_MS else "MISSED")
+        table.add_row(label, str(st["n"]), cell(ms(st["p50"]), "ms"), cell(ms(st["p99"]), "ms"), cell(ms(st["max"]), "ms"),
                       f"p99 < {ACK_TARGET_MS:.0f} ms on this machine: {verdict}")
     for key, label in (("ask", "/ask answer posted"), ("draw", "/draw image posted")):
         st = done[key]
         expected = len(asks) if key == "ask" else len(draws)
-        table.add_row(label, f"{st['n']}/{expected}", f"{rnd(st['p50'])} s", f"{rnd(st['p99'])} s", f"{rnd(st['max'])} s", "")
+        table.add_row(label, f"{st['n']}/{expected}", cell(rnd(st["p50"]), "s"), cell(rnd(st["p99"]), "s"),
+                      cell(rnd(st["max"]), "s"), "")
     console.print(table)
+    console.print(
+        "[dim]The emulator shares the bot's event loop, so it timestamps a callback only when the loop gets to its "
+        "HTTP handler: in a burst, acks cluster at about the time the bot needs to start every command"
+        + (f"; the emulator's own building and sending of the {len(asks) + len(draws)} INTERACTION_CREATEs took "
+           f"{ms(results.dispatch_s)} ms of it" if results.dispatch_s is not None else "")
+        + ".[/]"
+    )
     failed = [s for s in sent if s.failed]
     missing = [s for s in sent if s.record is not None and s.completed_at is None and s.failed is None]
     console.print(
@@ -916,7 +980,7 @@ def report(results: Results) -> dict[str, Any]:
                  "stalls_over_100ms": sum(1 for x in lag_all if x > 0.1), "ticks": len(lag_all)}
     if lag_all:
         console.print(
-            f"Event-loop lag during the burst (10 ms ticker overshoot, {len(lag_all)} ticks): p50 {ms(lag_stats['p50'])} ms, "
+            f"Event-loop lag during the burst ({LAG_TICK_S * 1000:.0f} ms ticker overshoot, {len(lag_all)} ticks): p50 {ms(lag_stats['p50'])} ms, "
             f"p99 {ms(lag_stats['p99'])} ms, max {ms(lag_stats['max'])} ms; stalls > 100 ms: {lag_stats['stalls_over_100ms']}"
             + (f". During the warm-up draw (model load): max {ms(max(results.lag_warmup_draw))} ms"
                if results.lag_warmup_draw else "")
@@ -936,6 +1000,13 @@ def report(results: Results) -> dict[str, Any]:
                 f"{results.process_cpu_s:.0f} CPU-s of {cores * burst_s:.0f}, other processes ≈ {max(0.0, others):.0f} CPU-s; "
                 f"load average at the start {results.load_avg[0]:.2f}."
                 if results.load_avg else ""
+            )
+        if results.executor_queue is not None:
+            depth, busy = results.executor_queue
+            console.print(
+                f"  asyncio.to_thread pool ({results.executor_workers} threads; /ask retrieval, /draw planning, the "
+                f"SDXL call, PNG saving and re-encoding all share it): up to {depth} calls waiting, "
+                f"some waiting for {busy:.1f} s of the burst."
             )
         if results.gc_young_s is not None:
             console.print(
@@ -964,11 +1035,15 @@ def report(results: Results) -> dict[str, Any]:
         for column in ("member", "jobs", "done", "first image", "mean rank", "mean wait"):
             ft.add_column(column, justify="left" if column == "member" else "right")
         for row in sorted(fairness["rows"], key=lambda r: (r["first_image_s"] is None, r["first_image_s"] or 0)):
-            ft.add_row(row["member"], str(row["jobs"]), str(row["done"]), f"{row['first_image_s']} s",
-                       str(row["mean_rank"]), f"{row['mean_wait_s']} s")
+            ft.add_row(row["member"], str(row["jobs"]), str(row["done"]), cell(row["first_image_s"], "s"),
+                       "—" if row["mean_rank"] is None else str(row["mean_rank"]), cell(row["mean_wait_s"], "s"))
         console.print(ft)
         console.print("First images arrived in this order: " + " → ".join(fairness["first_image_order"]))
         console.print("Jobs reached the queue in this order: " + " ".join(fairness["submit_order"]))
+        console.print(
+            "Pipeline calls (batches), in order: "
+            + " ".join("[" + " ".join(m.removeprefix("user") for m in batch) + "]" for batch in fairness["batch_members"])
+        )
         console.print(
             f"{fairness['first_images_before_any_second']}/{fairness['members']} members had their first image before any "
             f"member got a second. Jain's index over per-member mean wait: {rnd(fairness['jain_mean_wait'], 3)} "
@@ -990,7 +1065,7 @@ def report(results: Results) -> dict[str, Any]:
         "first_draw": delta("after_first_draw", "before_first_draw"),
     }
     console.print(
-        "RSS of this process, MiB (VmRSS after a full gc; bot + emulator + harness + MiniLM embeddings share it): "
+        "RSS of this process, MiB (VmRSS; bot + emulator + harness + MiniLM embeddings share it): "
         + ", ".join(
             f"{label} {mib(r.get(key))}"
             for key, label in (
@@ -1013,19 +1088,29 @@ def report(results: Results) -> dict[str, Any]:
         f"+{tiny['first_draw']} MiB{' (pipeline load included)' if not results.loaded_at_online else ''} — activations the "
         "allocator keeps, and the PNG/encode buffers."
     )
-    if GC_SECONDS:
+    if results.gc_experiment:
+        g = results.gc_experiment
         console.print(
-            f"(The benchmark's own gc.collect() before each RSS reading took up to {max(GC_SECONDS) * 1000:.0f} ms; "
-            "those run outside the measured windows.)"
+            f"After the burst, a full gc.collect() of this heap ({g['tracked_objects']:,} tracked objects) took "
+            f"{g['full_s']:.2f} s on the loop thread; after gc.freeze() {g['after_freeze_s']:.2f} s. "
+            f"(Automatic full collections in the burst: {len(results.gc_full)}.)"
         )
+    if results.gateway and (results.gateway.get("identifies", 1) > 1 or results.gateway.get("resumes")):
+        console.print(
+            f"[red]The gateway reconnected during the run: {results.gateway['identifies']} IDENTIFY, "
+            f"{results.gateway['resumes']} RESUME.[/]"
+        )
+    console.print(f"Total run time {time.monotonic() - results.started_at:.0f} s.")
 
     summary = {
         "status": status,
         "asks": args.asks,
         "draws": args.draws,
         "users": args.users,
+        "switch_interval_ms": sys.getswitchinterval() * 1000,
         "ack_ms": {k: {"p50": ms(v["p50"]), "p99": ms(v["p99"]), "max": ms(v["max"]), "n": v["n"]} for k, v in ack.items()},
         "ack_target_p99_ms": ACK_TARGET_MS,
+        "emulator_dispatch_ms": ms(results.dispatch_s),
         "ack_target_met": ack["all"]["p99"] is not None and ack["all"]["p99"] * 1000 < ACK_TARGET_MS,
         "acks_over_target": late,
         "acks_over_3s": over_3s,
@@ -1035,6 +1120,11 @@ def report(results: Results) -> dict[str, Any]:
         "unfinished": len(missing),
         "burst_s": rnd((results.burst_end or time.monotonic()) - results.burst_start) if results.burst_start else None,
         "idle_loop_lag_ms": {"p99": ms(percentile(results.lag_idle, 99)), "max": ms(max(results.lag_idle, default=None))},
+        "executor_queue": {"max_waiting": results.executor_queue[0] if results.executor_queue else None,
+                           "busy_s": rnd(results.executor_queue[1], 1) if results.executor_queue else None,
+                           "workers": results.executor_workers},
+        "draw_batches": [len(b) for b in fairness.get("batch_members", [])],
+        "total_runtime_s": rnd(time.monotonic() - results.started_at, 1),
         "gc_full_in_burst": {"n": len(results.gc_full), "total_s": rnd(sum(results.gc_full)),
                              "max_ms": ms(max(results.gc_full, default=None))},
         "machine_busy_pct": rnd(results.machine_busy_pct, 0),
@@ -1055,6 +1145,8 @@ def report(results: Results) -> dict[str, Any]:
         "tiny_model_weights_mib": model_mib,
         "tiny_model_rss_mib": tiny,
         "tiny_model_preloaded": results.loaded_at_online,
+        "gc_experiment": {k: (rnd(v, 3) if isinstance(v, float) else v) for k, v in results.gc_experiment.items()},
+        "gateway": results.gateway,
         "warmup": results.warmup,
         "setup_s": {k: rnd(v, 1) for k, v in results.setup_s.items()},
     }
@@ -1072,7 +1164,7 @@ def main(argv: list[str] | None = None) -> int:
         help="keep files here (the tiny pipeline is built once and reused); default: a temporary directory",
     )
     parser.add_argument(
-        "--model-cache", type=Path, default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "huayi" / "bot_load",
+        "--model-cache", type=Path, default=None,
         help="where the tiny SDXL pipeline is built once and reused (default ~/.cache/huayi/bot_load; "
         "with --data-dir and no --model-cache: DIR)",
     )
@@ -1083,13 +1175,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-preload", action="store_true", help="IMAGE_PRELOAD=false: load the pipeline on the first draw, not at start-up"
     )
+    parser.add_argument(
+        "--switch-interval", type=float, default=None, metavar="MS",
+        help="sys.setswitchinterval for the run, in ms (Python's default is 5): how long a thread that wants "
+        "the GIL, the event loop included, may wait for CPU-bound Python threads",
+    )
     parser.add_argument("--cold", action="store_true", help="no warm-up /ask and /draw: the burst pays for the first load")
     args = parser.parse_args(argv)
-    if args.data_dir is not None and "--model-cache" not in " ".join(argv if argv is not None else sys.argv):
-        args.model_cache = args.data_dir.resolve()
+    if args.model_cache is None:
+        default_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "huayi" / "bot_load"
+        args.model_cache = args.data_dir.resolve() if args.data_dir is not None else default_cache
     if args.asks < 0 or args.draws < 0 or args.users < 1:
         parser.error("--asks and --draws must be ≥ 0 and --users ≥ 1")
 
+    if args.switch_interval is not None:
+        sys.setswitchinterval(args.switch_interval / 1000)
     results = Results(args)
     with contextlib.ExitStack() as stack:
         if args.data_dir is None:

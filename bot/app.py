@@ -75,6 +75,8 @@ class HuayiBot(commands.Bot):
 
     async def close(self) -> None:
         try:
+            # Stop the queue first, so no job finishes after the features that report it are gone.
+            await self.runtime.aclose()
             for extension in list(self.extensions):
                 await self.unload_extension(extension)
         finally:

@@ -8,8 +8,6 @@ from rich.markup import escape
 
 __all__ = ["register"]
 
-err = Console(stderr=True, soft_wrap=True)
-
 
 def register(app: typer.Typer) -> None:
     from .cli import _services
@@ -25,5 +23,5 @@ def register(app: typer.Typer) -> None:
             check_token(services.settings.discord_token)
             run_bot(services.settings, HuayiBot(services.settings, services))
         except BotStartError as exc:
-            err.print(f"[red]✗[/red] {escape(str(exc))}")
+            Console(stderr=True, soft_wrap=True).print(f"[red]✗[/red] {escape(str(exc))}")
             raise typer.Exit(1) from None

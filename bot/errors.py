@@ -66,6 +66,11 @@ class GuildOnlyError(BotError):
     code = "guild_only"
 
 
+# Errors whose CLI text names files, settings or commands a member cannot act on.
+_ADMIN_ONLY_RAG = frozenset({"index_missing", "index_corrupt", "index_mismatch", "glossary_error", "missing_extra", "rag_error"})
+_ADMIN_ONLY_IMAGING = frozenset({"missing_extra", "output_unwritable", "clip_vocabulary_missing", "stability_invalid"})
+
+
 def _render_bot(error: BotError, lang: Lang) -> str:
     key = error.code
     reason = error.params.get("reason")
@@ -78,6 +83,7 @@ def _render_bot(error: BotError, lang: Lang) -> str:
 
 def user_message(error: BaseException, lang: Lang) -> str | None:
     """The member-facing sentence for a known error; None when it is unexpected (log it)."""
+    import discord
     from discord import app_commands
 
     original = getattr(error, "original", None)
@@ -86,9 +92,15 @@ def user_message(error: BaseException, lang: Lang) -> str | None:
     if isinstance(error, BotError):
         return _render_bot(error, lang)
     if isinstance(error, RagError):
+        if error.code in _ADMIN_ONLY_RAG:
+            return None if error.code == "rag_error" else render(_TEXTS, "kb_unavailable", lang)
         return render_rag_error(error, lang)
     if isinstance(error, ImagingError):
+        if error.code in _ADMIN_ONLY_IMAGING:
+            return render(_TEXTS, "images_unavailable", lang)
         return render_imaging_error(error, lang)
+    if isinstance(error, discord.Forbidden):
+        return render(_TEXTS, "bot_forbidden", lang)
     if isinstance(error, app_commands.MissingPermissions):
         return render(_TEXTS, "missing_permissions", lang, permissions=", ".join(error.missing_permissions))
     if isinstance(error, app_commands.BotMissingPermissions):
@@ -98,5 +110,5 @@ def user_message(error: BaseException, lang: Lang) -> str | None:
     if isinstance(error, app_commands.CommandOnCooldown):
         return render(_TEXTS, "rate_limited.user", lang, seconds=max(1, math.ceil(error.retry_after)))
     if isinstance(error, app_commands.TransformerError):
-        return render(_TEXTS, "invalid_option", lang, option=str(error.value)[:50])
+        return render(_TEXTS, "invalid_option", lang, value=str(error.value)[:50])
     return None

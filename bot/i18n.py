@@ -62,6 +62,10 @@ COMMON: dict[str, dict[Lang, str]] = {
         "zh": "我缺少这些权限：{permissions}。请管理员在频道设置里授予。",
         "en": "I'm missing these permissions: {permissions}. Please ask an admin to grant them in the channel settings.",
     },
+    "bot_forbidden": {
+        "zh": "Discord 不允许我在这里这样做。请管理员检查我在这个频道的权限。",
+        "en": "Discord won't let me do that here. Please ask an admin to check my permissions in this channel.",
+    },
     "guild_only": {
         "zh": "这个命令只能在服务器里使用。",
         "en": "This command only works in a server.",
@@ -75,8 +79,16 @@ COMMON: dict[str, dict[Lang, str]] = {
         "en": "I can't find that any more; it may have been deleted.",
     },
     "invalid_option": {
-        "zh": "参数「{option}」的值无效。",
-        "en": "The value for “{option}” isn't valid.",
+        "zh": "这个值无效：{value}",
+        "en": "That value isn't valid: {value}",
+    },
+    "kb_unavailable": {
+        "zh": "知识库暂时不可用，已通知管理员。管理员可以用 /kb reindex 重建索引。",
+        "en": "The knowledge base isn't available right now. An admin can rebuild it with /kb reindex.",
+    },
+    "images_unavailable": {
+        "zh": "作画功能暂时不可用，请管理员检查服务器设置（huayi doctor）。",
+        "en": "Drawing isn't available right now. Please ask an admin to check the server setup (huayi doctor).",
     },
     "discord_error": {
         "zh": "Discord 暂时没有响应，请稍后再试。",

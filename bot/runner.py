@@ -12,6 +12,7 @@ import re
 import signal
 
 import discord
+from discord.ext import commands
 
 from .app import HuayiBot
 from .endpoints import configure_endpoints
@@ -81,5 +82,12 @@ def run_bot(settings: Settings, bot: HuayiBot | None = None) -> None:
             "Discord refused the Message Content intent: enable it under Bot → Privileged Gateway Intents, "
             "or set DISCORD_MESSAGE_CONTENT=off (ASK_CHANNEL_IDS then answers only mentions and replies)."
         ) from None
+    except discord.Forbidden:
+        raise BotStartError(
+            "Discord refused to sync the slash commands (403 Missing Access): check that DISCORD_GUILD_IDS lists "
+            "only servers the bot was invited to with the applications.commands scope."
+        ) from None
+    except commands.ExtensionFailed as exc:
+        raise BotStartError(f"The Huayi feature {exc.name} could not start: {exc.original}.") from None
     except (OSError, discord.GatewayNotFound) as exc:
         raise BotStartError(f"Could not reach Discord at {settings.discord_api_base}: {exc}.") from None

@@ -277,6 +277,19 @@ class JobStore:
             rows = await cursor.fetchall()
         return [_row_to_job(row) for row in rows]
 
+    async def list_finished_since(self, since: float, limit: int = 500) -> list[Job]:
+        """Jobs that ended (done, failed or cancelled) at or after `since`, oldest first.
+
+        A front end uses it after a restart to report results that ended while nothing listened.
+        """
+        async with self.db.execute(
+            f"SELECT {_COLUMNS} FROM image_jobs WHERE status IN ('done', 'failed', 'cancelled') "
+            "AND finished_at >= ? ORDER BY finished_at, rowid LIMIT ?",
+            (since, limit),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [_row_to_job(row) for row in rows]
+
     async def list_by_user(self, user_id: str, limit: int = 20) -> list[Job]:
         """The member's most recent jobs, newest first."""
         async with self.db.execute(

@@ -146,7 +146,7 @@ async def test_restart_delivers_queued_jobs(tmp_path, embeddings, small_kb, tiny
     emu = new_emulator()
     await emu.start()
     data = tmp_path / "data"
-    options = {"kb_dir": small_kb, "image_model": str(tiny_sdxl_dir), "bot_extensions": "draw", "image_default_steps": 8}
+    options = {"kb_dir": small_kb, "image_model": str(tiny_sdxl_dir), "bot_extensions": "draw", "image_default_steps": 6}
     try:
         async with bot_running(data, embeddings, emulator=emu, **options):
             records = [await emu.slash("draw", {"prompt": p}, user=ALICE) for p in ("peony", "tulip", "rose")]
@@ -159,9 +159,10 @@ async def test_restart_delivers_queued_jobs(tmp_path, embeddings, small_kb, tiny
                 lambda: [m for m in emu.channel_messages(h.channel_id) if m.get("attachments")]
                 if len([m for m in emu.channel_messages(h.channel_id) if m.get("attachments")]) >= len(unfinished)
                 else None,
-                240,
+                360,
+                what=f"{len(unfinished)} results; channel has {[m['content'][:80] for m in emu.channel_messages(h.channel_id)]}",
             )
-            assert all(m["content"].startswith(f"<@{ALICE}>") for m in posted)
+            assert all(m["content"].startswith(f"<@{ALICE}>") for m in posted), [m["content"] for m in posted]
             assert {m["embeds"][0]["title"] for m in posted} <= {"🌸 peony", "🌸 tulip", "🌸 rose"}
     finally:
         await emu.stop()
@@ -188,3 +189,35 @@ async def test_stability_fallback_is_announced(tmp_path, embeddings, small_kb):
     assert embed["description"].startswith("⚠️") and "Stability" in embed["description"]
     assert {f["name"]: f["value"] for f in embed["fields"]}["Backend"] == "Stability AI"
     assert fake.calls == 1
+
+
+async def test_results_that_ended_unheard_are_posted_once(tmp_path, embeddings, small_kb):
+    """A job that finished while no bot listened (a crash after saving) is posted at the next start, once."""
+    from PIL import Image
+
+    from imaging.jobs import Job, JobStore
+    from imaging.request import GenerationRequest
+
+    data = tmp_path / "data"
+    data.mkdir()
+    png = tmp_path / "done.png"
+    Image.new("RGB", (64, 64), (200, 80, 120)).save(png)
+    emu = new_emulator()
+    await emu.start()
+    request = GenerationRequest(prompt="pink peony", seeds=(5,), seed=5)
+    job = Job.new(ALICE, request, guild_id=emu.guild_id, channel_id=next(iter(emu.channels)), meta={"kind": "draw", "idea": "粉色牡丹", "ui_lang": "zh"})
+    async with JobStore(data / "huayi.sqlite3") as store:
+        await store.add(job)
+        await store.mark_done(job, {"images": [{"path": str(png), "seed": 5}], "backend": "local", "seconds": 1.5})
+    options = {"kb_dir": small_kb, "bot_extensions": "draw", "image_preload": False}
+    try:
+        async with bot_running(data, embeddings, emulator=emu, **options) as h:
+            posted = await emu.wait_for(lambda: [m for m in emu.channel_messages(h.channel_id) if m.get("attachments")], 60)
+            assert posted[0]["embeds"][0]["title"] == "🌸 粉色牡丹" and posted[0]["content"].startswith(f"<@{ALICE}>")
+            await emu.wait_for(lambda: h.bot.get_cog("DrawCog")._terminal_seen)
+            await asyncio.sleep(0.5)
+        async with bot_running(data, embeddings, emulator=emu, **options) as h:
+            await asyncio.sleep(1.0)
+            assert len([m for m in emu.channel_messages(h.channel_id) if m.get("attachments")]) == 1
+    finally:
+        await emu.stop()

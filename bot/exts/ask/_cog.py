@@ -116,9 +116,7 @@ class AskCog(FeatureCog):
         if not isinstance(message.channel, discord.TextChannel):
             await send_ephemeral(interaction, render(TEXTS, "no_thread_here", lang))
             return
-        existing = message.thread or (
-            message.guild.get_thread(int(record.thread_id)) if record.thread_id and message.guild else None
-        )
+        existing = message.thread or await self._known_thread(record.thread_id)
         if existing is not None:
             await send_ephemeral(interaction, render(TEXTS, "thread_exists", lang, thread=thread_mention(existing)))
             return
@@ -130,6 +128,16 @@ class AskCog(FeatureCog):
         await interaction.followup.send(
             render(TEXTS, "thread_created", lang, thread=thread_mention(thread)), ephemeral=True, allowed_mentions=NO_MENTIONS
         )
+
+    async def _known_thread(self, thread_id: str | None) -> discord.abc.GuildChannel | discord.Thread | None:
+        """The follow-up thread already opened on an answer, even if archived and out of the cache."""
+        if not thread_id:
+            return None
+        try:
+            channel = self.bot.get_channel(int(thread_id)) or await self.bot.fetch_channel(int(thread_id))
+        except (discord.NotFound, discord.Forbidden):
+            return None
+        return channel if isinstance(channel, discord.Thread) else None
 
     # Conversation ----------------------------------------------------------------
     def _addresses_bot(self, message: discord.Message) -> bool:

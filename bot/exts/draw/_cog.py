@@ -7,6 +7,7 @@ import dataclasses
 import io
 import logging
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,7 @@ KIND = "draw"
 RESULT_COLOUR = discord.Colour.from_rgb(214, 88, 120)
 DEFAULT_FILE_LIMIT = 10 * 1024 * 1024
 REQUEST_BODY_LIMIT = 25 * 1024 * 1024 - 512 * 1024
+REDELIVER_WINDOW_S = 24 * 3600
 
 
 def _size_choices() -> list[app_commands.Choice[str]]:
@@ -64,6 +66,7 @@ class DrawCog(FeatureCog):
         self.live: dict[str, LiveDraw] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._terminal_seen: set[str] = set()
         self.scheduler: GenerationScheduler | None = None
 
     async def cog_load(self) -> None:
@@ -72,6 +75,20 @@ class DrawCog(FeatureCog):
         await self.runtime.run_blocking(self._warm_up)
         self.scheduler = await self.runtime.scheduler()
         self.scheduler.subscribe(None, self._on_event)
+        self._spawn(self._report_missed())
+
+    async def _report_missed(self) -> None:
+        """Results and failures that ended while no process was listening (a stop, a crash, recovery)."""
+        assert self.scheduler is not None
+        try:
+            jobs = await self.scheduler.store.list_finished_since(time.time() - REDELIVER_WINDOW_S)
+        except Exception:
+            log.exception("could not look for undelivered drawings")
+            return
+        for job in jobs:
+            if job.meta.get("kind") == KIND and not job.meta.get("delivered") and job.id not in self._terminal_seen:
+                self._terminal_seen.add(job.id)
+                await self._handle(JobEvent(job.status, job.id, job=job))  # type: ignore[arg-type]
 
     def _warm_up(self) -> None:
         imaging = self.runtime.services.imaging
@@ -96,6 +113,7 @@ class DrawCog(FeatureCog):
         negative="What to avoid · 不想出现的内容",
     )
     @app_commands.choices(size=_size_choices())
+    @app_commands.checks.bot_has_permissions(send_messages=True, attach_files=True, embed_links=True)
     async def draw(
         self,
         interaction: discord.Interaction,
@@ -242,7 +260,12 @@ class DrawCog(FeatureCog):
             return
         if event.kind in ("progress", "queued") and (live is None or not live.throttle.due()):
             return
-        task = asyncio.get_running_loop().create_task(self._handle(event))
+        if event.terminal:
+            self._terminal_seen.add(event.job_id)
+        self._spawn(self._handle(event))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -250,6 +273,8 @@ class DrawCog(FeatureCog):
         try:
             async with self._lock(event.job_id):
                 await self._dispatch(event)
+                if event.terminal and self.scheduler is not None:
+                    await self.scheduler.set_meta(event.job_id, {"delivered": True})
         except Exception:
             log.exception("could not report %s of job %s to Discord", event.kind, event.job_id)
         finally:
@@ -274,9 +299,9 @@ class DrawCog(FeatureCog):
             else:
                 error = event.error or ImagingError(event.job.error_detail or "")
                 text = render(TEXTS, "failed", lang, reason=describe_error(error, lang, f"job {event.job_id}"))
-            if live is not None and self._token_fresh(live):
-                await self._edit_original(live, content=text, view=None)
-            elif event.job.channel_id:
+            if live is not None and self._token_fresh(live) and await self._edit_original(live, content=text, view=None):
+                return
+            if event.job.channel_id:
                 await self._channel_send(event.job, content=f"<@{event.job.user_id}> {text}", mention_owner=True)
 
     def _token_fresh(self, live: LiveDraw) -> bool:

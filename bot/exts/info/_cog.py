@@ -37,6 +37,10 @@ class InfoCog(FeatureCog):
     feature = "info"
 
     # /styles ---------------------------------------------------------------------
+    async def cog_load(self) -> None:
+        """Load the style templates off the loop now: /styles must answer within 3 s without deferring."""
+        await self.runtime.run_blocking(lambda: len(self.runtime.services.imaging.styles))
+
     def _style_pages(self, lang: Lang) -> list[list[discord.Embed]]:
         cards = style_cards(self.runtime.services.imaging.styles, lang)
         pages = paginate(cards)
@@ -57,7 +61,7 @@ class InfoCog(FeatureCog):
     @app_commands.command(name="styles", description="Browse the drawing styles · 浏览作画风格", extras={"huayi": True})
     async def styles(self, interaction: discord.Interaction) -> None:
         lang = interaction_lang(interaction)
-        pages = await self.runtime.run_blocking(self._style_pages, lang)
+        pages = self._style_pages(lang)  # styles are loaded in cog_load; building embeds is cheap
         if not pages:
             await send_ephemeral(interaction, render(TEXTS, "styles_none", lang))
             return

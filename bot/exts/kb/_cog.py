@@ -35,7 +35,6 @@ __all__ = ["KbCog"]
 
 log = logging.getLogger(__name__)
 KB_COLOUR = discord.Colour.from_rgb(96, 150, 110)
-register_texts(ERRORS)
 
 
 class AdminOnlyError(BotError):
@@ -59,6 +58,9 @@ def require_manager(interaction: discord.Interaction) -> int:
     return interaction.guild_id
 
 
+EMBED_TOTAL_LIMIT = 6000
+
+
 def _embed(title: str, description: str = "") -> discord.Embed:
     return discord.Embed(title=clip_line(title, 256), description=description or None, colour=KB_COLOUR)
 
@@ -73,6 +75,9 @@ class KbCog(FeatureCog):
         guild_only=True,
         extras={"huayi": True},
     )
+
+    async def cog_load(self) -> None:
+        register_texts(ERRORS)
 
     @property
     def uploads_root(self) -> Path:
@@ -161,6 +166,8 @@ class KbCog(FeatureCog):
         embed = _embed(render(TEXTS, "search_title", lang, query=clip_line(query, 200)), description)
         for item in fields:
             embed.add_field(name=item.name, value=item.value, inline=item.inline)
+        while len(embed) > EMBED_TOTAL_LIMIT and embed.fields:
+            embed.remove_field(-1)
         await self._finish(interaction, embed=embed)
 
     # /kb stats -------------------------------------------------------------------

@@ -239,9 +239,10 @@ class SessionCog(SessionRounds, SessionEnding):
             record = await self.store.new_round(session.id, str(interaction.user.id), requester, idea)
             lang = session.ui_lang
             text = render(TEXTS, "round.preparing", lang, round=record.number, requester=escape(requester))
-            progress = await self._channel(session).send(text, allowed_mentions=NO_MENTIONS)
-            await self.store.update_round(session.id, record.number, progress_message_id=str(progress.id))
+            progress: discord.Message | None = None
             try:
+                progress = await self._channel(session).send(text, allowed_mentions=NO_MENTIONS)
+                await self.store.update_round(session.id, record.number, progress_message_id=str(progress.id))
                 job = await submit_draw(
                     self.runtime,
                     planned,
@@ -259,7 +260,10 @@ class SessionCog(SessionRounds, SessionEnding):
             except Exception as exc:
                 reason = describe_error(exc, lang, f"session {session.id} round {record.number}")
                 await self.store.finish_round(session.id, record.number, "failed", getattr(exc, "code", "error"))
-                await self._edit_progress(session, str(progress.id), progress_text("failed", record.number, lang, reason=reason))
+                if progress is not None:
+                    await self._edit_progress(
+                        session, str(progress.id), progress_text("failed", record.number, lang, reason=reason)
+                    )
                 raise
             self._jobs[job.id] = (session.id, record.number)
             await self.store.mark_queued(session.id, record.number, job.id)
@@ -280,15 +284,19 @@ class SessionCog(SessionRounds, SessionEnding):
         if not 1 <= candidate <= total:
             raise GoneError(f"candidate {candidate}")
         lang = interaction_lang(interaction)
+        # Acknowledge first: a burst of votes queues on the lock, and each must answer within 3 s.
+        await interaction.response.defer(ephemeral=True, thinking=True)
         async with self._lock(session_id, "votes"):
+            session = await self._open_session(session_id)  # it may have finished while we waited
             previous = await self.store.vote(session_id, number, interaction.user.id, candidate)
             if previous == candidate:
                 await send_ephemeral(interaction, render(TEXTS, "vote.same", lang, candidate=candidate))
                 return
             counts = count_votes(await self.store.votes(session_id, number), total)
-            await interaction.response.edit_message(
-                content=tally_text(number, counts, session.ui_lang), allowed_mentions=NO_MENTIONS
-            )
+            if interaction.message is not None:
+                await interaction.message.edit(
+                    content=tally_text(number, counts, session.ui_lang), allowed_mentions=NO_MENTIONS
+                )
         key, params = ("vote.recorded", {}) if previous is None else ("vote.moved", {"old": previous})
         await send_ephemeral(interaction, render(TEXTS, key, lang, candidate=candidate, **params))
 

@@ -76,7 +76,8 @@ class SessionEnding(SessionBase):
         if rounds:
             latest = rounds[-1]
             shown = [c for c in candidates if c.round == latest.number]
-            counts = count_votes(await self.store.votes(session.id, latest.number), len(shown))
+            async with self._lock(session.id, "votes"):  # a vote already past its check lands first
+                counts = count_votes(await self.store.votes(session.id, latest.number), len(shown))
             candidate = pick_winner(counts) if counts else 1
             winner = (latest.number, candidate)
             text = render(TEXTS, "winner", lang, theme=theme, round=latest.number, candidate=candidate,

@@ -19,7 +19,7 @@ from bot.endpoints import configure_endpoints
 from bot.runner import serve
 from bot.services import Services
 from tests.conftest import make_services
-from tests.discord_emulator import DiscordEmulator
+from tests.discord_emulator import DiscordEmulator, discordpy_handler_ready
 
 __all__ = ["FAKE_TOKEN", "USERS", "Harness", "bot_running", "restore_endpoints"]
 
@@ -109,6 +109,7 @@ async def bot_running(
             settings = services.settings
             configure_endpoints(settings.discord_api_base, settings.discord_gateway_url)
             bot = HuayiBot(settings, services, guild_ready_timeout=0.05)
+            emu.client_ready = discordpy_handler_ready(bot)
             task = asyncio.create_task(serve(bot, FAKE_TOKEN))
             try:
                 ready = asyncio.ensure_future(_online(emu, bot))

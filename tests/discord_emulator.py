@@ -490,6 +490,26 @@ class _Call:
 # --------------------------------------------------------------------------------------------------------
 
 
+def discordpy_handler_ready(client: Any) -> Callable[[str | None, str], bool]:
+    """``DiscordEmulator.client_ready`` for a discord.py client: is a view, modal or dynamic item listening?
+
+    Reads discord.py's view store (private, hence kept here in one place) so tests wait on the client's real state.
+    """
+
+    def ready(message_id: str | None, custom_id: str) -> bool:
+        store = client._connection._view_store
+        if message_id is None:
+            if custom_id in store._modals:
+                return True
+        else:
+            for key in (int(message_id), None):
+                if any(item_key[1] == custom_id for item_key in store._views.get(key, {})):
+                    return True
+        return any(pattern.fullmatch(custom_id) for pattern in store._dynamic_items)
+
+    return ready
+
+
 class DiscordEmulator:
     """Discord for one guild, one bot and a few members, on a loopback port.  See the module docstring."""
 
@@ -565,6 +585,10 @@ class DiscordEmulator:
         self.commands: dict[str | None, list[JSON]] = {}
         self.command_puts = 0
         self.interactions: dict[str, InteractionRecord] = {}
+        # The test's view of whether the client has registered a handler for (message id, custom id).  A client
+        # registers a view only after the callback's HTTP response reaches it, which a person never beats but a
+        # test can; see ``discordpy_handler_ready``.
+        self.client_ready: Callable[[str | None, str], bool] | None = None
         self.modals: list[JSON] = []  # {"interaction_id", "user_id", "custom_id", "title", "components", "message"}
         self.requests: list[RecordedRequest] = []
         self.unhandled: list[str] = []
@@ -2513,6 +2537,18 @@ class DiscordEmulator:
             raise ValueError(f"unknown channel {channel_id!r}")
         return self.channels[channel_id]
 
+    async def _await_client_handler(self, message_id: str | None, custom_id: str, timeout: float = 3.0) -> None:
+        """Give the client up to ``timeout`` s to register the handler it just sent, as a person's reaction time does.
+
+        Proceeds either way, so a test of an expired or unknown component still reaches the client.
+        """
+        ready = self.client_ready
+        if ready is None:
+            return
+        deadline = time.monotonic() + timeout
+        while not ready(message_id, custom_id) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+
     async def _start_interaction(self, payload: JSON, user_id: str) -> InteractionRecord:
         self._require_session()
         record = InteractionRecord(id=payload["id"], token=payload["token"], type=payload["type"], user_id=user_id,
@@ -2769,6 +2805,7 @@ class DiscordEmulator:
                                             guild="guild_id" in live)
         payload["message"] = copy.deepcopy(live)
         payload["data"] = data
+        await self._await_client_handler(live["id"], custom_id)
         return await self._start_interaction(payload, user_id)
 
     def _resolve_select(self, kind: int, chosen: list[str], channel_id: str) -> JSON:
@@ -2825,6 +2862,7 @@ class DiscordEmulator:
         payload["data"] = {"custom_id": custom_id, "components": [c for c in components if c is not None]}
         if source is not None:
             payload["message"] = copy.deepcopy(source)
+        await self._await_client_handler(None, custom_id)
         return await self._start_interaction(payload, user_id)
 
     def _submitted_component(self, component: JSON, values: dict[str, Any], *, label: str | None) -> JSON | None:

@@ -30,6 +30,7 @@ from tests.discord_emulator import (
     GatewayIntent,
     MessageFlag,
     Permission,
+    discordpy_handler_ready,
 )
 
 GUILD_ID = "100000000000000001"
@@ -211,6 +212,7 @@ async def running_garden(intents: discord.Intents | None = None, **emu_options: 
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(emu.gateway_url)
     seen = Seen()
     bot = GardenBot(seen, intents)
+    emu.client_ready = discordpy_handler_ready(bot)
     task = asyncio.create_task(bot.start(emu.token))
     try:
         await emu.wait_for(lambda: task.done() or (emu.ready_count and bot.is_ready()), 15, what="bot ready")

@@ -36,7 +36,7 @@ Figures (printed, never asserted; targets are printed next to them):
   submission order in unit-time batches, and the one plain FIFO would give;
 * the event loop's lag (a 20 ms ticker's overshoot) during the burst, i.e. stalls that
   delay acks and heartbeats, with where the loop thread was during them, garbage
-  collections, the to_thread pool's backlog and how busy the machine was (a shared VM
+  collections, the thread pools' backlog and how busy the machine was (a shared VM
   stalls even an idle loop: an idle baseline is measured just before the burst);
 * RSS of this process (VmRSS from /proc/self/status; VmHWM for the peak). The emulator,
   the test harness and the embeddings model share the process, so RSS includes them.
@@ -61,6 +61,7 @@ import textwrap
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -208,7 +209,10 @@ class LoopLag:
     def __init__(self, tick: float = LAG_TICK_S) -> None:
         self.tick = tick
         self.samples: list[tuple[float, float]] = []  # (when, lag seconds)
-        self.queued: list[tuple[float, int]] = []  # (when, calls waiting for a default-executor thread)
+        self.queued: list[tuple[float, int]] = []  # (when, calls waiting for a worker thread in any pool)
+        # The pools to watch: asyncio's default one (the SDXL call, PNG saving) until the bot's own
+        # worker pool (retrieval, planning) is known.
+        self.pools: Callable[[], list[Any]] = lambda: [getattr(asyncio.get_running_loop(), "_default_executor", None)]
         self.last_tick = time.monotonic()
         self._task: asyncio.Task[None] | None = None
 
@@ -228,11 +232,11 @@ class LoopLag:
             now = time.monotonic()
             self.last_tick = now
             self.samples.append((now, max(0.0, now - before - self.tick)))
-            # asyncio.to_thread's pool (the bot's run_blocking): a private attribute, read only if present.
-            executor = getattr(asyncio.get_running_loop(), "_default_executor", None)
-            work_queue = getattr(executor, "_work_queue", None)
-            if work_queue is not None:
-                self.queued.append((now, work_queue.qsize()))
+            # ThreadPoolExecutor's queue is a private attribute, read only if present.
+            queues = [getattr(pool, "_work_queue", None) for pool in self.pools()]
+            sizes = [queue.qsize() for queue in queues if queue is not None]
+            if sizes:
+                self.queued.append((now, sum(sizes)))
 
     def executor_queue(self, start: float, end: float) -> tuple[int, float]:
         """(most calls waiting for a to_thread worker, seconds with any waiting) in a window."""
@@ -480,7 +484,7 @@ class Results:
     load_avg: tuple[float, float, float] | None = None
     gc_full: list[float] = field(default_factory=list)
     executor_queue: tuple[int, float] | None = None
-    executor_workers: int | None = None
+    executor_workers: str | None = None
     dispatch_s: float | None = None  # the emulator building and sending the burst's INTERACTION_CREATEs
     started_at: float = field(default_factory=time.monotonic)
     gc_young_s: float | None = None
@@ -720,6 +724,8 @@ async def _run(args: argparse.Namespace, results: Results, root: Path) -> None:
                 results.setup_s["index_build"] = time.perf_counter() - started
 
                 scheduler = await h.bot.runtime.scheduler()
+                runtime = h.bot.runtime
+                lag.pools = lambda: [*runtime.pools().values(), getattr(loop, "_default_executor", None)]
 
                 def on_job(event: Any) -> None:
                     if event.kind in ("started", "done", "failed", "cancelled") and event.job is not None:
@@ -778,7 +784,10 @@ async def _run(args: argparse.Namespace, results: Results, root: Path) -> None:
                     results.lag = lag.window(burst_start, end)
                     results.stall_sites = watch.top(burst_start, end)
                     results.executor_queue = lag.executor_queue(burst_start, end)
-                    results.executor_workers = getattr(getattr(loop, "_default_executor", None), "_max_workers", None)
+                    results.executor_workers = ", ".join(
+                        [f"{lane} {getattr(pool, '_max_workers', '?')}" for lane, pool in runtime.pools().items()]
+                        + [f"default {getattr(getattr(loop, '_default_executor', None), '_max_workers', '?')}"]
+                    )
                     results.gc_full = gcw.window(burst_start, end)
                     results.gc_young_s = sum(gcw.window(burst_start, end, 0) + gcw.window(burst_start, end, 1))
                     results.watcher_late = [late for t, late in watch.self_late if burst_start <= t <= end]
@@ -1004,8 +1013,9 @@ def report(results: Results) -> dict[str, Any]:
         if results.executor_queue is not None:
             depth, busy = results.executor_queue
             console.print(
-                f"  asyncio.to_thread pool ({results.executor_workers} threads; /ask retrieval, /draw planning, the "
-                f"SDXL call, PNG saving and re-encoding all share it): up to {depth} calls waiting, "
+                f"  Thread pools ({results.executor_workers} threads; the bot's answers lane runs /ask retrieval, its "
+                f"drawing lane /draw planning, the default pool the SDXL call, PNG saving and re-encoding): up to "
+                f"{depth} calls waiting, "
                 f"some waiting for {busy:.1f} s of the burst."
             )
         if results.gc_young_s is not None:

@@ -17,7 +17,7 @@ from imaging.request import GenerationRequest
 
 from .runtime import HuayiRuntime
 
-__all__ = ["DrawSpec", "PlannedDraw", "precheck", "plan_draw", "submit_draw", "job_kind"]
+__all__ = ["DrawSpec", "PlannedDraw", "precheck", "plan_draw", "planned_meta", "submit_request", "submit_draw", "job_kind"]
 
 
 @dataclass(frozen=True)
@@ -67,13 +67,50 @@ def _plan(runtime: HuayiRuntime, spec: DrawSpec) -> PlannedDraw:
     return PlannedDraw(spec, plan, request)
 
 
-async def plan_draw(runtime: HuayiRuntime, spec: DrawSpec) -> PlannedDraw:
+async def plan_draw(runtime: HuayiRuntime, spec: DrawSpec, *, member: int | str | None = None) -> PlannedDraw:
     """Validate and plan (blocklist, style, size, count, seed) off the event loop.
 
+    One plan per `member` at a time, so a member's second drawing is planned after everyone
+    else's first, the same turn-taking the drawing queue applies afterwards.
     Raises the imaging layer's InvalidPromptError, BlockedPromptError, UnknownStyleError
     or InvalidRequestError, which the error path turns into a sentence.
     """
-    return await runtime.run_blocking(_plan, runtime, spec)
+    async with runtime.turn("plan", member):
+        return await runtime.run_blocking(_plan, runtime, spec, lane="drawing")
+
+
+def planned_meta(planned: PlannedDraw) -> dict[str, Any]:
+    """What a job keeps about its plan: shown by ℹ️ Info and carried by re-rolls and variations."""
+    spec = planned.spec
+    return {
+        "idea": spec.idea,
+        "style": planned.plan.style_id,
+        "size": f"{planned.request.width}x{planned.request.height}",
+        "negative": spec.negative,
+        "lang": planned.plan.language,
+        "plan_notes": list(planned.plan.notes),
+    }
+
+
+async def submit_request(
+    runtime: HuayiRuntime,
+    request: GenerationRequest,
+    *,
+    user_id: int | str,
+    guild_id: int | str | None,
+    channel_id: int | str | None,
+    kind: str,
+    meta: Mapping[str, Any] | None = None,
+) -> Job:
+    """Queue a request; `kind` ("draw", "session") says which feature delivers the result."""
+    scheduler = await runtime.scheduler()
+    return await scheduler.submit(
+        str(user_id),
+        request,
+        guild_id=None if guild_id is None else str(guild_id),
+        channel_id=None if channel_id is None else str(channel_id),
+        meta={"kind": kind, **dict(meta or {})},
+    )
 
 
 async def submit_draw(
@@ -86,24 +123,15 @@ async def submit_draw(
     kind: str,
     meta: Mapping[str, Any] | None = None,
 ) -> Job:
-    """Queue the request; `kind` ("draw", "session") says which feature delivers the result."""
-    scheduler = await runtime.scheduler()
-    spec = planned.spec
-    return await scheduler.submit(
-        str(user_id),
+    """Queue a freshly planned draw, with its plan in the job's metadata."""
+    return await submit_request(
+        runtime,
         planned.request,
-        guild_id=None if guild_id is None else str(guild_id),
-        channel_id=None if channel_id is None else str(channel_id),
-        meta={
-            "kind": kind,
-            "idea": spec.idea,
-            "style": planned.plan.style_id,
-            "size": f"{planned.request.width}x{planned.request.height}",
-            "negative": spec.negative,
-            "lang": planned.plan.language,
-            "plan_notes": list(planned.plan.notes),
-            **dict(meta or {}),
-        },
+        user_id=user_id,
+        guild_id=guild_id,
+        channel_id=channel_id,
+        kind=kind,
+        meta={**planned_meta(planned), **dict(meta or {})},
     )
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "NotAllowedError",
     "GoneError",
     "GuildOnlyError",
+    "ShuttingDownError",
     "register_texts",
     "user_message",
 ]
@@ -66,6 +67,12 @@ class GuildOnlyError(BotError):
     code = "guild_only"
 
 
+class ShuttingDownError(BotError):
+    """Work that would start after the queue and workers closed (the bot is stopping)."""
+
+    code = "restarting"
+
+
 # Errors whose CLI text names files, settings or commands a member cannot act on.
 _ADMIN_ONLY_RAG = frozenset({"index_missing", "index_corrupt", "index_mismatch", "glossary_error", "missing_extra", "rag_error"})
 _ADMIN_ONLY_IMAGING = frozenset({"missing_extra", "output_unwritable", "clip_vocabulary_missing", "stability_invalid"})
@@ -101,6 +108,8 @@ def user_message(error: BaseException, lang: Lang) -> str | None:
         return render_imaging_error(error, lang)
     if isinstance(error, discord.Forbidden):
         return render(_TEXTS, "bot_forbidden", lang)
+    if isinstance(error, discord.NotFound):  # the message, thread or interaction was deleted meanwhile
+        return render(_TEXTS, "gone", lang)
     if isinstance(error, app_commands.MissingPermissions):
         return render(_TEXTS, "missing_permissions", lang, permissions=", ".join(error.missing_permissions))
     if isinstance(error, app_commands.BotMissingPermissions):

@@ -90,6 +90,10 @@ COMMON: dict[str, dict[Lang, str]] = {
         "zh": "作画功能暂时不可用，请管理员检查服务器设置（huayi doctor）。",
         "en": "Drawing isn't available right now. Please ask an admin to check the server setup (huayi doctor).",
     },
+    "restarting": {
+        "zh": "Huayi 正在重启，这个请求没能完成。请过一分钟再试一次。",
+        "en": "Huayi is restarting, so this request couldn't finish. Please try again in a minute.",
+    },
     "discord_error": {
         "zh": "Discord 暂时没有响应，请稍后再试。",
         "en": "Discord didn't respond just now. Please try again shortly.",

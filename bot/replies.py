@@ -16,6 +16,7 @@ from discord import app_commands
 
 from .errors import user_message
 from .i18n import COMMON, Lang, locale_lang, render
+from .runtime import RUNTIME_ATTR
 
 __all__ = [
     "NO_MENTIONS",
@@ -41,20 +42,39 @@ def interaction_lang(interaction: discord.Interaction) -> Lang:
 def describe_error(error: BaseException, lang: Lang, context: str) -> str:
     """The sentence to show; unexpected errors are logged here, with what was being done."""
     text = user_message(error, lang)
+    cause = getattr(error, "original", None) or error
+    if isinstance(cause, discord.NotFound):  # gone meanwhile, or an interaction acknowledged too late (10062)
+        log.warning("Discord no longer knows what %s used: %s", context, cause)
     if text is None:
-        cause = getattr(error, "original", None) or error
-        if isinstance(cause, discord.HTTPException):
-            log.warning("Discord refused a request during %s: %s", context, cause)
+        if isinstance(cause, discord.HTTPException) and (cause.status >= 500 or cause.status == 429):
+            log.warning("Discord did not serve a request during %s: %s", context, cause)
             return render(COMMON, "discord_error", lang)
         log.error("unexpected error during %s", context, exc_info=(type(cause), cause, cause.__traceback__))
         return render(COMMON, "unexpected", lang)
     return text
 
 
+async def _drop_public_placeholder(interaction: discord.Interaction) -> None:
+    """Remove a public "thinking…" placeholder, which the next follow-up would otherwise fill in public.
+
+    Discord makes the first follow-up after a deferral *replace* that placeholder, keeping its visibility,
+    so a private error sent after a public `/ask` defer would be shown to the whole channel.
+    """
+    if interaction.response.type is not discord.InteractionResponseType.deferred_channel_message:
+        return
+    try:
+        original = await interaction.original_response()
+        if original.flags.loading and not original.flags.ephemeral:
+            await original.delete()
+    except discord.HTTPException as exc:
+        log.warning("could not remove the placeholder of interaction %s: %s", interaction.id, exc)
+
+
 async def send_ephemeral(interaction: discord.Interaction, text: str, **kwargs: Any) -> None:
     """Reply privately whether or not the interaction was acknowledged already."""
     try:
         if interaction.response.is_done():
+            await _drop_public_placeholder(interaction)
             await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS, **kwargs)
         else:
             await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS, **kwargs)
@@ -69,6 +89,9 @@ async def reply_error(interaction: discord.Interaction, error: BaseException, co
 @asynccontextmanager
 async def guard(interaction: discord.Interaction, context: str) -> AsyncIterator[None]:
     """For component and modal callbacks: any error becomes a polite ephemeral reply."""
+    runtime = getattr(interaction.client, RUNTIME_ATTR, None)
+    if runtime is not None:
+        runtime.track_current_task()
     try:
         yield
     except Exception as exc:  # noqa: BLE001 - this is the boundary to Discord

@@ -6,6 +6,7 @@ environment variables for configuration.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -109,6 +110,9 @@ class Settings(BaseSettings):
     discord_gateway_url: str | None = Field(None, validation_alias=_env("DISCORD_GATEWAY_URL"))
     discord_guild_ids: Annotated[list[int], NoDecode] = Field(default_factory=list, validation_alias=_env("DISCORD_GUILD_IDS"))
     ask_channel_ids: Annotated[list[int], NoDecode] = Field(default_factory=list, validation_alias=_env("ASK_CHANNEL_IDS"))
+    kb_admin_guild_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("KB_ADMIN_GUILD_IDS")
+    )
     discord_message_content: Literal["auto", "on", "off"] = Field(
         "auto", validation_alias=_env("DISCORD_MESSAGE_CONTENT")
     )
@@ -116,6 +120,7 @@ class Settings(BaseSettings):
     rate_user_per_minute: int = Field(6, ge=1, le=1000, validation_alias=_env("RATE_USER_PER_MINUTE"))
     rate_user_draw_per_hour: int = Field(30, ge=1, le=10000, validation_alias=_env("RATE_USER_DRAW_PER_HOUR"))
     rate_guild_per_minute: int = Field(60, ge=1, le=100000, validation_alias=_env("RATE_GUILD_PER_MINUTE"))
+    bot_worker_threads: int = Field(0, ge=0, le=64, validation_alias=_env("BOT_WORKER_THREADS"))
     draw_progress_interval_s: float = Field(2.0, ge=2.0, le=60, validation_alias=_env("DRAW_PROGRESS_INTERVAL_S"))
     kb_upload_max_bytes: int = Field(
         5 * 1024 * 1024, ge=1024, le=25 * 1024 * 1024, validation_alias=_env("KB_UPLOAD_MAX_BYTES")
@@ -152,7 +157,7 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown backend {', '.join(unknown)}; use auto, or local and/or stability")
         return ",".join(dict.fromkeys(names))
 
-    @field_validator("discord_guild_ids", "ask_channel_ids", mode="before")
+    @field_validator("discord_guild_ids", "ask_channel_ids", "kb_admin_guild_ids", mode="before")
     @classmethod
     def _snowflake_list(cls, value: object) -> object:
         """Comma- or space-separated ids, as people write them in `.env`."""
@@ -238,6 +243,10 @@ class Settings(BaseSettings):
         if self.discord_message_content == "auto":
             return bool(self.ask_channel_ids)
         return self.discord_message_content == "on"
+
+    @property
+    def worker_threads(self) -> int:
+        return self.bot_worker_threads or max(1, min(4, (os.cpu_count() or 1) // 2))
 
     @property
     def index_dir(self) -> Path:

@@ -9,7 +9,6 @@ import pytest
 from tests.bot_harness import ALICE, BOB, bot_running, new_emulator
 
 
-
 @pytest.fixture()
 async def harness(tmp_path, embeddings, small_kb):
     async with bot_running(tmp_path / "data", embeddings, kb_dir=small_kb, bot_extensions="ask") as h:
@@ -63,9 +62,18 @@ async def test_follow_up_thread_carries_the_conversation(harness):
     thread_button = next(
         c["custom_id"] for row in message["components"] for c in row["components"] if "thread" in c["custom_id"]
     )
-    opened = await emu.click(message, thread_button, user=ALICE)
-    await emu.wait_response(opened)
-    thread = await emu.wait_for(lambda: emu.threads() and emu.threads()[-1])
+    # Two members press Follow up at the same moment: one thread, and the second is pointed to it.
+    opened, other = await asyncio.gather(
+        emu.click(message, thread_button, user=ALICE), emu.click(message, thread_button, user=BOB)
+    )
+
+    def replies(record):
+        return [m["content"] for m in record.followups] + [(c.get("data") or {}).get("content") or "" for c in record.callbacks]
+
+    await emu.wait_for(lambda: all(any("<#" in t for t in replies(r)) for r in (opened, other)), 30)
+    thread = emu.threads()[-1]
+    assert len(emu.threads()) == 1 and not opened.errors and not other.errors
+    assert all(any(f"<#{thread['id']}>" in t for t in replies(r)) for r in (opened, other))
     assert thread["id"] == message["id"] and thread["owner_id"] == emu.bot_user["id"]
     await emu.post_message(f"<@{emu.bot_user['id']}> is it toxic to cats?", user=ALICE, channel_id=thread["id"], mentions_bot=True)
     answer = await emu.wait_for(

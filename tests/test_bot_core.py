@@ -15,6 +15,7 @@ from bot.exts.draw._progress import EditThrottle, progress_line, queued_line
 from bot.i18n import locale_lang, text_lang
 from bot.log_redaction import SecretFilter
 from bot.ratelimit import RateLimiter
+from bot.replies import describe_error
 from bot.runner import BotStartError, check_token
 from bot.settings import load_settings
 from rag.answer import Answer, Source
@@ -95,6 +96,32 @@ def test_rate_limit_message_is_localised():
     assert "小时" in user_message(RateLimitedError("draw", 600), "zh")
 
 
+class _Response:
+    def __init__(self, status: int) -> None:
+        self.status, self.reason = status, "x"
+
+
+@pytest.mark.parametrize(
+    ("status", "expected", "level"),
+    [
+        (503, "Discord didn't respond just now. Please try again shortly.", logging.WARNING),
+        (429, "Discord didn't respond just now. Please try again shortly.", logging.WARNING),
+        (404, "I can't find that any more; it may have been deleted.", logging.WARNING),
+        (400, "Sorry, something unexpected went wrong. It has been logged; please try again later.", logging.ERROR),
+    ],
+)
+def test_discord_errors_are_told_apart(status, expected, level, caplog):
+    """Discord being down is not the bot's fault; a 400 is (logged with its traceback); a 404 means gone (logged)."""
+    import discord
+
+    kinds = {503: discord.DiscordServerError, 404: discord.NotFound}
+    error = kinds.get(status, discord.HTTPException)(_Response(status), {"message": "m", "code": 0})
+    with caplog.at_level(logging.WARNING, logger="bot.replies"):
+        assert describe_error(error, "en", "/draw by 1") == expected
+    assert [r.levelno for r in caplog.records] == [level] and "/draw by 1" in caplog.records[0].getMessage()
+    assert (caplog.records[0].exc_info is not None) == (level == logging.ERROR)
+
+
 def test_language_choice():
     assert locale_lang("zh-CN") == "zh" and locale_lang("zh-TW") == "zh" and locale_lang("en-GB") == "en"
     assert text_lang("牡丹怎么养") == "zh" and text_lang("how long do peonies last") == "en"
@@ -154,3 +181,31 @@ def test_progress_lines():
     assert "12/30" in progress_line(12, 30, 7.2, "en") and "8 s" in progress_line(12, 30, 7.2, "en")
     assert "约剩" not in progress_line(1, 30, None, "zh")
     assert "position 3" in queued_line(3, "en") and "next" in queued_line(1, "en")
+
+
+async def test_turns_are_taken_per_member_first_come_first_served(tmp_path):
+    """A member's second drawing is planned after other members' first ones (bot.drawing.plan_draw)."""
+    import asyncio
+
+    from bot.runtime import HuayiRuntime
+
+    runtime = HuayiRuntime(load_settings(data_dir=tmp_path))
+    started: list[str] = []
+    gates = {tag: asyncio.Event() for tag in ("a1", "a2", "b1")}
+
+    async def plan(member: str, tag: str) -> None:
+        async with runtime.turn("plan", member):
+            started.append(tag)
+            await gates[tag].wait()
+
+    tasks = [asyncio.ensure_future(plan(member, tag)) for member, tag in (("a", "a1"), ("a", "a2"), ("b", "b1"))]
+    await asyncio.sleep(0.05)
+    assert started == ["a1", "b1"]  # a2 waits for a1; b1 is not held up by member a
+    gates["a1"].set()
+    await asyncio.sleep(0.05)
+    assert started == ["a1", "b1", "a2"]
+    for gate in gates.values():
+        gate.set()
+    await asyncio.gather(*tasks)
+    async with runtime.turn("plan", None):  # no member, no turn to take
+        pass

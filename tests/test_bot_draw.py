@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 
@@ -53,6 +54,20 @@ async def test_draw_acknowledges_queues_and_posts_the_image_with_buttons(harness
     assert all(b - a >= 1.9 for a, b in zip(progress, progress[1:]))
     assert all(r.json is None or r.json.get("allowed_mentions", {}).get("parse") == [] for r in edits)
     assert not emu.unhandled
+
+
+async def test_drawings_are_planned_while_questions_fill_the_workers(harness):
+    """A burst of /ask occupies every answer worker; a /draw is still planned and drawn meanwhile."""
+    emu, runtime = harness.emu, harness.bot.runtime
+    release = threading.Event()
+    busy = [asyncio.ensure_future(runtime.run_blocking(release.wait, 120)) for _ in range(runtime.settings.worker_threads + 2)]
+    try:
+        record = await emu.slash("draw", {"prompt": "white peonies"}, user=ALICE)
+        await _result(emu, record)
+        assert not any(task.done() for task in busy)
+    finally:
+        release.set()
+        await asyncio.gather(*busy)
 
 
 async def test_buttons_info_reroll_variations_edit_delete(harness):
@@ -117,6 +132,33 @@ async def test_owner_cancels_a_queued_job(harness):
     assert "ancel" in (await emu.wait_response(accepted))["data"]["content"]
     await emu.wait_for(lambda: "Cancelled" in str(second.original.get("content")))
     await _result(emu, first)
+
+
+async def test_a_draw_still_planning_at_shutdown_is_told_to_try_again(harness, monkeypatch):
+    """Stopping the bot never leaves a member looking at "thinking…" for a job that was never queued."""
+    emu, imaging, runtime = harness.emu, harness.services.imaging, harness.bot.runtime
+    planning, stopping = threading.Event(), threading.Event()
+    plan = imaging.plan
+
+    def slow_plan(*args, **kwargs):
+        planning.set()
+        stopping.wait(30)
+        return plan(*args, **kwargs)
+
+    monkeypatch.setattr(imaging, "plan", slow_plan)
+    record = await emu.slash("draw", {"prompt": "white peonies in a celadon vase"}, user=BOB, locale="zh-CN")
+    assert (await emu.wait_response(record))["type"] == 5
+    assert await asyncio.to_thread(planning.wait, 30)
+    closing = asyncio.ensure_future(harness.bot.close())
+    await emu.wait_for(lambda: runtime.closing, 10)
+    stopping.set()  # planning ends only once the queue is closed
+    await closing
+    assert record.followups, "the member heard nothing"
+    reply = record.followups[-1]
+    assert reply["content"].startswith("Huayi 正在重启") and reply["flags"] & 64
+    assert record.original["id"] in emu.deleted_messages
+    jobs = [r for r in emu.requests if r.method == "PATCH" and record.token in r.path]
+    assert jobs == []  # never queued, so no queue position was shown
 
 
 async def test_late_results_and_oversized_images_go_to_the_channel(tmp_path, embeddings, small_kb, tiny_sdxl_dir):

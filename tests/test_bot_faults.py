@@ -71,3 +71,21 @@ async def test_acknowledgement_near_the_deadline(harness, monkeypatch):
     await _answered(emu, again)
     texts = [str(r.json) for r in emu.requests if r.json]
     assert not any("Traceback" in t for t in texts)
+
+
+async def test_an_error_after_a_public_defer_stays_private(harness, monkeypatch):
+    """The public "thinking…" placeholder is removed, so the apology reaches only the member who asked."""
+    emu = harness.emu
+
+    class BrokenRag:
+        def ask_detailed(self, question, history):
+            raise RuntimeError("index file vanished")
+
+    monkeypatch.setattr(harness.services, "rag", BrokenRag)
+    record = await emu.slash("ask", {"question": QUESTION}, user=BOB)
+    reply = await emu.wait_for(lambda: record.followups and record.followups[-1], 30)
+    assert reply["content"] == "抱歉，出了点意外，已记录下来。请稍后再试。"
+    assert reply["flags"] & 64 and reply["id"] != record.original["id"]
+    assert record.original["id"] in emu.deleted_messages
+    public = emu.channel_messages(record.payload["channel_id"])
+    assert all("意外" not in m["content"] and "vanished" not in m["content"] for m in public)

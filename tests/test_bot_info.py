@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -222,6 +223,24 @@ async def test_status_reports_without_building_an_index(info_bot):
     message = await emu.wait_for(lambda: again.followups and again.followups[0], 60)
     fields = {f["name"]: f["value"] for f in message["embeds"][0]["fields"]}
     assert fields["Knowledge index"].startswith("6 documents")
+
+
+async def test_status_answers_while_the_workers_are_busy(info_bot):
+    """A burst of questions fills the bot's worker threads; /status still answers, health included."""
+    from tests.bot_harness import ALICE
+
+    emu, runtime = info_bot.emu, info_bot.bot.runtime
+    release = threading.Event()
+    busy = [asyncio.ensure_future(runtime.run_blocking(release.wait, 60)) for _ in range(runtime.settings.worker_threads + 1)]
+    try:
+        record = await emu.slash("status", user=ALICE)
+        message = await emu.wait_for(lambda: record.followups and record.followups[0], 30)
+        fields = {f["name"]: f["value"] for f in message["embeds"][0]["fields"]}
+        assert fields["Image backends"] == "⛔ Stability AI: unavailable" and fields["Knowledge index"]
+        assert not any(task.done() for task in busy)
+    finally:
+        release.set()
+        await asyncio.gather(*busy)
 
 
 async def test_help_follows_the_members_language(info_bot):

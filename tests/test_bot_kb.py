@@ -372,3 +372,23 @@ async def test_kb_stats_and_reindex(kb_bot):
     fields = {f["name"]: f["value"] for f in (await _final(emu, stats))["embeds"][0]["fields"]}
     assert fields["Documents"] == "6" and "English" in fields["Languages (by chunk)"] and "Chinese" in fields["Languages (by chunk)"]
     assert fields["Uploaded files"] == "0 in this server · 0 in all" and fields["Answer feedback"] == "none yet"
+
+
+async def test_kb_changes_are_limited_to_the_chosen_servers(tmp_path, embeddings, small_kb):
+    """KB_ADMIN_GUILD_IDS: elsewhere a server manager may search and read statistics, not change the shared base."""
+    from tests.bot_harness import ADMIN, bot_running
+
+    async with bot_running(tmp_path / "data", embeddings, kb_dir=small_kb, bot_extensions="kb",
+                           kb_admin_guild_ids="42") as h:
+        emu = h.emu
+        upload = {"attachment": ("ranunculus.md", RANUNCULUS_MD, "text/markdown")}
+        add = await emu.slash("kb", subcommand="add", user=ADMIN, attachments=upload)
+        reindex = await emu.slash("kb", subcommand="reindex", user=ADMIN, locale="zh-CN")
+        replies = [await emu.wait_response(add), await emu.wait_response(reindex)]
+        assert all(r["type"] == 4 and r["data"]["flags"] & 64 for r in replies)
+        assert "only the servers its owner chose" in replies[0]["data"]["content"]
+        assert "机器人主人指定的服务器" in replies[1]["data"]["content"]
+        assert not (h.services.settings.data_dir / "uploads").exists()
+        assert not (h.services.settings.index_dir / "CURRENT").exists()
+        stats = await emu.slash("kb", subcommand="stats", user=ADMIN)
+        assert "/kb reindex" in (await _final(emu, stats))["content"]

@@ -19,10 +19,17 @@ class FeatureCog(commands.Cog):
 
     feature = "feature"
 
+    in_flight_grace_s: float = 5.0
+
     def __init__(self, bot: commands.Bot, runtime: HuayiRuntime) -> None:
         self.bot = bot
         self.runtime = runtime
         self.settings = runtime.settings
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
+        """Every command of the cog: remember its task, so stopping waits for its reply."""
+        self.runtime.track_current_task()
+        return True
 
     @classmethod
     async def install(cls, bot: commands.Bot) -> None:
@@ -32,6 +39,7 @@ class FeatureCog(commands.Cog):
         await bot.add_cog(cls(bot, runtime))
 
     async def cog_unload(self) -> None:
+        await self.runtime.drain(self.in_flight_grace_s)  # instant when HuayiBot.close drained already
         await self.on_unload()
         if await self.runtime.release(self.feature):
             uninstall_error_handler(self.bot.tree)

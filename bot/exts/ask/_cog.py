@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from typing import Any
 
 import discord
@@ -49,6 +51,7 @@ class AskCog(FeatureCog):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.store = AnswerStore(self.settings.database_path)
+        self._follow_up_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def cog_load(self) -> None:
         await self.store.open()
@@ -107,7 +110,17 @@ class AskCog(FeatureCog):
         await self.store.set_message(record.id, message.id)
 
     async def open_follow_up(self, interaction: discord.Interaction, answer_id: str) -> None:
-        """Open (or point to) the thread on an answer where follow-ups keep the conversation."""
+        """Open (or point to) the thread on an answer where follow-ups keep the conversation.
+
+        One click at a time per answer: two members pressing together get one thread, not a Discord error.
+        Each click is acknowledged before it waits its turn.
+        """
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        lock = self._follow_up_locks.setdefault(answer_id, asyncio.Lock())
+        async with lock:
+            await self._open_follow_up(interaction, answer_id)
+
+    async def _open_follow_up(self, interaction: discord.Interaction, answer_id: str) -> None:
         lang = interaction_lang(interaction)
         record = await self.store.get(answer_id)
         message = interaction.message
@@ -120,7 +133,6 @@ class AskCog(FeatureCog):
         if existing is not None:
             await send_ephemeral(interaction, render(TEXTS, "thread_exists", lang, thread=thread_mention(existing)))
             return
-        await interaction.response.defer(ephemeral=True, thinking=True)
         thread = await message.create_thread(name=thread_title(record.question, lang), auto_archive_duration=1440)
         await self.store.set_thread(answer_id, thread.id)
         intro = "thread_intro" if self.settings.wants_message_content else "thread_intro_mention"
@@ -191,6 +203,7 @@ class AskCog(FeatureCog):
         if not question:
             return
         lang = text_lang(question, locale_lang(getattr(message.guild, "preferred_locale", None)))
+        self.runtime.track_current_task()
         try:
             self.runtime.limiter.check("ask", message.author.id, message.guild.id if message.guild else None)
             question = validate_question(question, self.settings.rag_max_question_chars)

@@ -20,7 +20,7 @@ from imaging.output import fit_to_limit
 from imaging.request import MAX_SEED, SDXL_RESOLUTIONS, GenerationRequest, aspect_ratio
 from imaging.scheduler import GenerationScheduler, JobEvent
 
-from ...drawing import DrawSpec, plan_draw, precheck, submit_draw
+from ...drawing import DrawSpec, plan_draw, planned_meta, precheck, submit_request
 from ...errors import GoneError, NotAllowedError
 from ...i18n import Lang, locale_lang, render
 from ...replies import NO_MENTIONS, describe_error, interaction_lang, send_ephemeral
@@ -138,45 +138,28 @@ class DrawCog(FeatureCog):
     async def _start(self, interaction: discord.Interaction, spec: DrawSpec) -> None:
         # 2. Acknowledge within 3 s; planning (retrieval, CLIP) happens in a thread.
         await interaction.response.defer(thinking=True)
-        planned = await plan_draw(self.runtime, spec)
-        await self._queue(interaction, planned.request, planned_submit=(spec, planned))
+        planned = await plan_draw(self.runtime, spec, member=interaction.user.id)
+        await self._queue(interaction, planned.request, meta=planned_meta(planned))
 
-    async def _queue(
-        self,
-        interaction: discord.Interaction,
-        request: GenerationRequest,
-        *,
-        planned_submit: tuple[DrawSpec, Any] | None = None,
-        meta: dict[str, Any] | None = None,
-    ) -> Job:
+    async def _queue(self, interaction: discord.Interaction, request: GenerationRequest, *, meta: dict[str, Any]) -> Job:
         """Submit, remember the interaction for live updates, and show the queue position."""
         lang = interaction_lang(interaction)
         live = LiveDraw(interaction, lang, time.monotonic(), EditThrottle(self.settings.draw_progress_interval_s))
-        extra = {"ui_lang": lang, "interaction_at": time.time(), **(meta or {})}
-        if planned_submit is not None:
-            job = await submit_draw(
-                self.runtime,
-                planned_submit[1],
-                user_id=interaction.user.id,
-                guild_id=interaction.guild_id,
-                channel_id=interaction.channel_id,
-                kind=KIND,
-                meta=extra,
-            )
-        else:
-            scheduler = await self.runtime.scheduler()
-            job = await scheduler.submit(
-                str(interaction.user.id),
-                request,
-                guild_id=None if interaction.guild_id is None else str(interaction.guild_id),
-                channel_id=None if interaction.channel_id is None else str(interaction.channel_id),
-                meta={"kind": KIND, **extra},
-            )
+        job = await submit_request(
+            self.runtime,
+            request,
+            user_id=interaction.user.id,
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            kind=KIND,
+            meta={**meta, "ui_lang": lang, "interaction_at": time.time()},
+        )
         self.live[job.id] = live
         async with self._lock(job.id):
-            if job.id in self.live and not (await self._job(job.id)).finished:
-                position = self.scheduler.position(job.id) if self.scheduler else None
-                await self._edit_progress(live, job.id, queued_line(position, lang))
+            scheduler = self.runtime.scheduler_if_open  # the job is stored: a stop now must not call it failed
+            current = await scheduler.get(job.id) if scheduler is not None and job.id in self.live else None
+            if scheduler is not None and current is not None and not current.finished:
+                await self._edit_progress(live, job.id, queued_line(scheduler.position(job.id), lang))
         return job
 
     # Buttons -------------------------------------------------------------------

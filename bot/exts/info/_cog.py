@@ -80,7 +80,7 @@ class InfoCog(FeatureCog):
             return {name: state.ok for name, state in self.runtime.services.imaging.backend.health().items()}
 
         try:
-            return await asyncio.wait_for(self.runtime.run_blocking(ask), HEALTH_TIMEOUT_S)
+            return await asyncio.wait_for(self.runtime.run_quick(ask), HEALTH_TIMEOUT_S)
         except Exception as exc:  # noqa: BLE001 - status must answer even when a backend cannot be asked
             log.warning("backend health check failed: %r", exc)
             return None
@@ -89,7 +89,7 @@ class InfoCog(FeatureCog):
         scheduler = self.runtime.scheduler_if_open
         queue = await queue_state(scheduler, user_id) if scheduler is not None else None
         backends = await self._backend_health()
-        summary = await self.runtime.run_blocking(safe_index_summary, self.settings.index_dir)
+        summary = await self.runtime.run_quick(safe_index_summary, self.settings.index_dir)
         index, damaged = index_state(summary)
         return StatusSnapshot(queue, backends, index, damaged, self.runtime.uptime_s, huayi_version())
 

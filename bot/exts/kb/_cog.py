@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,20 +42,27 @@ class AdminOnlyError(BotError):
     code = "kb_admin_only"
 
 
+class ReadOnlyHereError(BotError):
+    code = "kb_read_only_here"
+
+
 class NoIndexError(BotError):
     code = "kb_no_index"
 
 
-def require_manager(interaction: discord.Interaction) -> int:
-    """The guild id, if the member may manage the server there.
+def require_manager(interaction: discord.Interaction, writers: Sequence[int] | None = None) -> int:
+    """The guild id, if the member may manage the server there (and, given `writers`, change the knowledge base).
 
     `default_permissions` only hides the command; server admins can re-grant it to anyone
-    in the integration settings, so the permission itself is checked on every use.
+    in the integration settings, so the permission itself is checked on every use. The knowledge
+    base is shared by every server, so `KB_ADMIN_GUILD_IDS` decides whose managers may change it.
     """
     if interaction.guild_id is None:
         raise GuildOnlyError("kb outside a server")
     if not interaction.permissions.manage_guild:
         raise AdminOnlyError(f"{interaction.user.id} lacks manage_guild")
+    if writers and interaction.guild_id not in writers:
+        raise ReadOnlyHereError(f"guild {interaction.guild_id} is not in KB_ADMIN_GUILD_IDS")
     return interaction.guild_id
 
 
@@ -112,7 +120,7 @@ class KbCog(FeatureCog):
     @kb.command(name="add", description="Add a document to the knowledge base · 向知识库添加文档")
     @app_commands.describe(attachment="A .md, .txt, .pdf, .html or .docx file · .md、.txt、.pdf、.html 或 .docx 文件")
     async def add(self, interaction: discord.Interaction, attachment: discord.Attachment) -> None:
-        guild_id = require_manager(interaction)
+        guild_id = require_manager(interaction, self.settings.kb_admin_guild_ids)
         limit = self.settings.kb_upload_max_bytes
         name = check_declared(attachment.filename, attachment.size, limit)
         self.runtime.limiter.check("kb", interaction.user.id, guild_id)
@@ -132,7 +140,7 @@ class KbCog(FeatureCog):
                 await self._finish(interaction, render(TEXTS, "duplicate", lang, name=stored.name))
                 return
             try:
-                summary, chunks = await self.runtime.run_blocking(self._index_upload, stored.path)
+                summary, chunks = await self.runtime.run_blocking(self._index_upload, stored.path, lane="index")
             except Exception:
                 stored.path.unlink(missing_ok=True)
                 raise
@@ -207,12 +215,12 @@ class KbCog(FeatureCog):
     # /kb reindex -----------------------------------------------------------------
     @kb.command(name="reindex", description="Rebuild the whole index from scratch · 从头重建整个索引")
     async def reindex(self, interaction: discord.Interaction) -> None:
-        guild_id = require_manager(interaction)
+        guild_id = require_manager(interaction, self.settings.kb_admin_guild_ids)
         self.runtime.limiter.check("kb", interaction.user.id, guild_id)
         await interaction.response.defer(ephemeral=True, thinking=True)
         log.info("user %s started a full index rebuild from guild %s", interaction.user.id, guild_id)
         async with self.runtime.knowledge_lock():
-            report = await self.runtime.run_blocking(self.runtime.services.build_index, True)
+            report = await self.runtime.run_blocking(self.runtime.services.build_index, True, lane="index")
         summary = await self.runtime.run_blocking(read_index_summary, self.settings.index_dir)
         documents = summary.documents if summary else 0
         await self._finish(interaction, reindex_message(report, documents, interaction_lang(interaction)))

@@ -62,6 +62,11 @@ ERRORS: dict[str, dict[Lang, str]] = {
         "zh": "只有拥有「管理服务器」权限的成员才能管理知识库。",
         "en": "Only members with the Manage Server permission can manage the knowledge base.",
     },
+    "kb_read_only_here": {
+        "zh": "知识库由这个机器人所在的所有服务器共用，只有机器人主人指定的服务器可以修改它。这里可以用 /kb search 和 /kb stats。",
+        "en": "The knowledge base is shared by every server this bot is in, and only the servers its owner chose may "
+        "change it. /kb search and /kb stats work here.",
+    },
     "kb_no_index": {
         "zh": "知识库索引还没有建立。请管理员使用 `/kb reindex` 建立索引。",
         "en": "The knowledge index hasn't been built yet. An admin can build it with `/kb reindex`.",

@@ -32,6 +32,6 @@ async def image_files(
     limit = per_file_limit(filesize_limit, len(images))
     files = []
     for path, stem in images:
-        encoded = await runtime.run_blocking(fit_to_limit, path, limit)
+        encoded = await runtime.run_quick(fit_to_limit, path, limit)
         files.append(discord.File(io.BytesIO(encoded.data), filename=f"{stem}{encoded.filename_suffix}"))
     return files

@@ -58,6 +58,7 @@ class Seen:
     errors: dict[str, BaseException] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
     delay: float = 0.0
+    gate: asyncio.Event | None = None  # when set, /remind waits for it instead of sleeping `delay`
 
 
 class VoteView(discord.ui.View):
@@ -157,14 +158,17 @@ class GardenBot(commands.Bot):
             except discord.HTTPException as error:
                 seen.errors["twice"] = error
 
-        @self.tree.command(name="remind", description="Defers, then follows up after seen.delay", guild=guild)
+        @self.tree.command(name="remind", description="Defers, then follows up after seen.delay or seen.gate", guild=guild)
         async def remind(interaction: discord.Interaction) -> None:
             try:
                 await interaction.followup.send("too early")
             except discord.HTTPException as error:
                 seen.errors["remind_early"] = error
             await interaction.response.defer()
-            await asyncio.sleep(seen.delay)
+            if seen.gate is not None:
+                await seen.gate.wait()
+            else:
+                await asyncio.sleep(seen.delay)
             try:
                 await interaction.followup.send("reminder", ephemeral=True)
             except discord.HTTPException as error:
@@ -347,18 +351,20 @@ async def test_autocomplete_returns_the_bots_choices(garden: Garden) -> None:
 
 async def test_followup_after_public_defer_ignores_ephemeral_and_expires(garden: Garden) -> None:
     emu, seen = garden.emu, garden.seen
-    emu.token_lifetime = 0.3
-    seen.delay = 0.5
+    seen.gate = asyncio.Event()
     record = await emu.slash("remind", user=LILY)
-    await emu.wait_for(lambda: "remind" in seen.errors)
+    await emu.wait_for(lambda: "remind_early" in seen.errors and record.response_type == 5)
     early = seen.errors["remind_early"]
     assert isinstance(early, discord.NotFound) and early.code == 10015  # follow-up before any response
+    emu.token_lifetime = 0  # the token's 15 minutes are over
+    seen.gate.set()
+    await emu.wait_for(lambda: "remind" in seen.errors)
     late = seen.errors["remind"]
     assert isinstance(late, discord.HTTPException) and (late.status, late.code) == (401, 50027)
     assert record.followups == []
 
     emu.token_lifetime = 900
-    seen.delay = 0
+    seen.gate = None
     record = await emu.slash("remind", user=LILY)
     await emu.wait_for(lambda: record.followups)
     # The first follow-up after defer() replaces the public "thinking" message: ephemeral=True is ignored.

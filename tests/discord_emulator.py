@@ -534,6 +534,9 @@ class DiscordEmulator:
         self.token = token
         self.guild_id = guild_id
         self.ack_deadline = ack_deadline  # seconds from INTERACTION_CREATE to the callback
+        # The clock of interaction deadlines (dispatch, acknowledgement, token expiry). Tests of deadlines
+        # replace it with a virtual one, so a slow machine cannot move their outcome.
+        self.clock: Callable[[], float] = time.monotonic
         self.token_lifetime = token_lifetime  # seconds an interaction token works for webhooks
         self.filesize_limit = filesize_limit
         self.guild_name = guild_name
@@ -1998,7 +2001,7 @@ class DiscordEmulator:
     async def _h_callback(self, call: _Call, interaction_id: str, token: str) -> web.Response:
         """POST /interactions/{id}/{token}/callback: the 3-second, exactly-once response."""
         record = self.interactions.get(interaction_id)
-        now = time.monotonic()
+        now = self.clock()
         if record is None or record.token != token:
             raise _ApiError(404, 10062, "Unknown interaction")
         if record.callbacks:
@@ -2144,7 +2147,7 @@ class DiscordEmulator:
         record = next((r for r in self.interactions.values() if r.token == token), None)
         if app_id != self.application_id or record is None:
             raise _ApiError(404, 10015, "Unknown Webhook")
-        if time.monotonic() - record.dispatched_at > self.token_lifetime:
+        if self.clock() - record.dispatched_at > self.token_lifetime:
             raise self._interaction_error(record, _ApiError(401, 50027, "Invalid Webhook Token"))
         if not record.callbacks:
             raise self._interaction_error(record, _ApiError(404, 10015, "Unknown Webhook"))
@@ -2552,7 +2555,7 @@ class DiscordEmulator:
     async def _start_interaction(self, payload: JSON, user_id: str) -> InteractionRecord:
         self._require_session()
         record = InteractionRecord(id=payload["id"], token=payload["token"], type=payload["type"], user_id=user_id,
-                                   payload=payload, dispatched_at=time.monotonic())
+                                   payload=payload, dispatched_at=self.clock())
         self.interactions[record.id] = record
         await self._dispatch("INTERACTION_CREATE", payload)
         return record

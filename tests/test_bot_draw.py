@@ -120,8 +120,17 @@ async def test_style_autocomplete_in_members_language(harness):
     assert 1 <= len(en) <= 25
 
 
-async def test_owner_cancels_a_queued_job(harness):
+async def test_owner_cancels_a_queued_job(harness, monkeypatch):
     emu = harness.emu
+    # The first drawing waits at the backend until the second is cancelled, however fast this machine draws.
+    scheduler = await harness.bot.runtime.scheduler()
+    gate, generate = asyncio.Event(), scheduler.backend.generate
+
+    async def held(*args, **kwargs):
+        await gate.wait()
+        return await generate(*args, **kwargs)
+
+    monkeypatch.setattr(scheduler.backend, "generate", held)
     first = await emu.slash("draw", {"prompt": "peony", "count": 2}, user=ALICE)
     second = await emu.slash("draw", {"prompt": "tulip"}, user=ALICE)
     queued = await emu.wait_for(lambda: second.original and _ids(second.original) and second.original)
@@ -131,6 +140,7 @@ async def test_owner_cancels_a_queued_job(harness):
     accepted = await emu.click(queued, cancel, user=ALICE)
     assert "ancel" in (await emu.wait_response(accepted))["data"]["content"]
     await emu.wait_for(lambda: "Cancelled" in str(second.original.get("content")))
+    gate.set()
     await _result(emu, first)
 
 
@@ -256,10 +266,11 @@ async def test_results_that_ended_unheard_are_posted_once(tmp_path, embeddings, 
         async with bot_running(data, embeddings, emulator=emu, **options) as h:
             posted = await emu.wait_for(lambda: [m for m in emu.channel_messages(h.channel_id) if m.get("attachments")], 60)
             assert posted[0]["embeds"][0]["title"] == "🌸 粉色牡丹" and posted[0]["content"].startswith(f"<@{ALICE}>")
-            await emu.wait_for(lambda: h.bot.get_cog("DrawCog")._terminal_seen)
-            await asyncio.sleep(0.5)
+            cog = h.bot.get_cog("DrawCog")
+            await emu.wait_for(lambda: cog._terminal_seen and not cog._tasks, 60)  # delivered, and marked so
         async with bot_running(data, embeddings, emulator=emu, **options) as h:
-            await asyncio.sleep(1.0)
+            cog = h.bot.get_cog("DrawCog")
+            await emu.wait_for(lambda: not cog._tasks, 60)  # the scan for undelivered results is over
             assert len([m for m in emu.channel_messages(h.channel_id) if m.get("attachments")]) == 1
     finally:
         await emu.stop()

@@ -123,7 +123,7 @@ def req(prompt: str, size: tuple[int, int] = SQUARE, count: int = 1, seed: int |
     return GenerationRequest(prompt=prompt, width=size[0], height=size[1], steps=4, count=count, seed=seed)
 
 
-async def wait_until(predicate: Callable[[], bool], timeout: float = 3.0) -> None:
+async def wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not predicate():
         if asyncio.get_running_loop().time() > deadline:
@@ -139,7 +139,7 @@ async def finished(scheduler: GenerationScheduler, job_id: str) -> JobEvent:
         assert event is not None
         return event
 
-    return await asyncio.wait_for(last(), 3.0)
+    return await asyncio.wait_for(last(), 30.0)  # an upper bound only: a slow machine must not fail it
 
 
 @pytest.fixture()
@@ -501,7 +501,7 @@ async def test_close_gives_up_on_a_stuck_backend_and_requeues(db_path, make_sche
         await first.start()
         job = await first.submit("A", req("orchid"))
         await wait_until(lambda: first.running == [job.id])
-        await asyncio.wait_for(first.aclose(timeout=0.05), 2.0)
+        await asyncio.wait_for(first.aclose(timeout=0.05), 30.0)  # gives up although the backend never returns
         stored = await store1.get(job.id)
         assert (stored.status, stored.attempts) == ("queued", 0)
 

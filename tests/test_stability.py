@@ -292,8 +292,8 @@ async def test_timeout_is_unreachable(fake_stability: FakeStability) -> None:
 
 
 async def test_timeout_then_success(fake_stability: FakeStability) -> None:
-    fake_stability.script(Scripted(delay_s=5))
-    backend = make(fake_stability, timeout_s=1.0, max_attempts=2)
+    fake_stability.script(Scripted(delay_s=30))  # far past the timeout, so only the retry can succeed
+    backend = make(fake_stability, timeout_s=4.0, max_attempts=2)  # room for a slow machine's stalls
     [result] = await backend.generate([request()])
     await backend.aclose()
     assert len(result.images) == 1 and fake_stability.calls == 2

@@ -17,7 +17,7 @@ from imaging.request import GenerationRequest
 
 from .runtime import HuayiRuntime
 
-__all__ = ["DrawSpec", "PlannedDraw", "precheck", "plan_draw", "planned_meta", "submit_request", "submit_draw", "job_kind"]
+__all__ = ["DrawSpec", "PlannedDraw", "precheck", "plan_draw", "planned_meta", "submit_request", "job_kind"]
 
 
 @dataclass(frozen=True)
@@ -110,28 +110,6 @@ async def submit_request(
         guild_id=None if guild_id is None else str(guild_id),
         channel_id=None if channel_id is None else str(channel_id),
         meta={"kind": kind, **dict(meta or {})},
-    )
-
-
-async def submit_draw(
-    runtime: HuayiRuntime,
-    planned: PlannedDraw,
-    *,
-    user_id: int | str,
-    guild_id: int | str | None,
-    channel_id: int | str | None,
-    kind: str,
-    meta: Mapping[str, Any] | None = None,
-) -> Job:
-    """Queue a freshly planned draw, with its plan in the job's metadata."""
-    return await submit_request(
-        runtime,
-        planned.request,
-        user_id=user_id,
-        guild_id=guild_id,
-        channel_id=channel_id,
-        kind=kind,
-        meta={**planned_meta(planned), **dict(meta or {})},
     )
 
 

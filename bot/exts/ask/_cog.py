@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import weakref
 from typing import Any
 
 import discord
@@ -51,7 +49,6 @@ class AskCog(FeatureCog):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.store = AnswerStore(self.settings.database_path)
-        self._follow_up_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def cog_load(self) -> None:
         await self.store.open()
@@ -116,8 +113,7 @@ class AskCog(FeatureCog):
         Each click is acknowledged before it waits its turn.
         """
         await interaction.response.defer(ephemeral=True, thinking=True)
-        lock = self._follow_up_locks.setdefault(answer_id, asyncio.Lock())
-        async with lock:
+        async with self.runtime.turn("follow_up", answer_id):
             await self._open_follow_up(interaction, answer_id)
 
     async def _open_follow_up(self, interaction: discord.Interaction, answer_id: str) -> None:

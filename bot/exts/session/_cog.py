@@ -16,7 +16,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands, tasks
 
-from ...drawing import DrawSpec, plan_draw, submit_draw
+from ...drawing import DrawSpec, plan_draw, planned_meta, submit_request
 from ...errors import GoneError, NotAllowedError, register_texts
 from ...i18n import Lang, render, text_lang
 from ...replies import NO_MENTIONS, describe_error, interaction_lang, send_ephemeral
@@ -243,14 +243,15 @@ class SessionCog(SessionRounds, SessionEnding):
             try:
                 progress = await self._channel(session).send(text, allowed_mentions=NO_MENTIONS)
                 await self.store.update_round(session.id, record.number, progress_message_id=str(progress.id))
-                job = await submit_draw(
+                job = await submit_request(
                     self.runtime,
-                    planned,
+                    planned.request,
                     user_id=interaction.user.id,
                     guild_id=interaction.guild_id,
                     channel_id=session.thread_id,
                     kind="session",
                     meta={
+                        **planned_meta(planned),
                         "session_id": session.id,
                         "round": record.number,
                         "thread_id": session.thread_id,

@@ -5,10 +5,14 @@
    repeated to show the spread.
 3. `huayi index` again with nothing changed (the incremental no-op).
 4. The compute floor of a full index on this CPU: the word pieces the embedder must
-   process times its FLOPs per word piece, over this CPU's measured float32 matmul rate.
+   process times its FLOPs per word piece, over this CPU's measured matmul rate.
    No implementation of the same model can embed the base faster than that.
+5. How much CPU the machine actually gave: the share of a busy Python loop lost to
+   pauses of 50 ms or more, before and after the runs. A shared VM can pause a busy
+   process for hundreds of milliseconds at a time; compare timings only between runs
+   whose pause share is similar (0 % on a dedicated machine).
 
-Run: `python benchmarks/rag_timings.py [--data-dir DIR] [--cold-runs N]`.
+Run: `python benchmarks/rag_timings.py [--data-dir DIR] [--index-runs N] [--cold-runs N]`.
 """
 
 from __future__ import annotations
@@ -70,9 +74,26 @@ def _compute_floor(data_dir: Path) -> None:
         f"-> at least {floor:.1f} s of pure matmul for a full index"
     )
 
+
+def _pause_share(seconds: float = 4.0) -> float:
+    """Fraction of `seconds` of busy work lost to pauses of 50 ms or more (the machine, not our code)."""
+    lost, start = 0.0, time.perf_counter()
+    last = start
+    while last - start < seconds:
+        total = 0
+        for i in range(20_000):
+            total += i
+        now = time.perf_counter()
+        if now - last > 0.05:
+            lost += now - last
+        last = now
+    return lost / (last - start)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", type=Path, default=None, help="default: a fresh temporary directory")
+    parser.add_argument("--index-runs", type=int, default=3, help="full rebuilds to time (median reported)")
     parser.add_argument("--cold-runs", type=int, default=3)
     args = parser.parse_args()
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="huayi-bench-"))
@@ -80,8 +101,10 @@ def main() -> None:
     root = Path(__file__).resolve().parent.parent
     os.chdir(root)
 
-    full = _run(["index", "--rebuild"], env)
-    print(f"huayi index --rebuild (whole knowledge base): {full:.1f} s")
+    print(f"machine pauses before the runs: {_pause_share():.0%} of a busy loop")
+    fulls = [_run(["index", "--rebuild"], env) for _ in range(max(1, args.index_runs))]
+    runs = ", ".join(f"{f:.1f}" for f in fulls)
+    print(f"huayi index --rebuild (whole knowledge base): median {statistics.median(fulls):.1f} s (runs: {runs})")
     noop = _run(["index"], env)
     print(f"huayi index (nothing changed):                {noop:.1f} s")
     for label, question in (("zh", "牡丹插瓶能放几天？"), ("en", "How long do peonies last in a vase?")):
@@ -93,6 +116,7 @@ def main() -> None:
     print(f"  for scale, `python -c 'import torch'` alone: {time.perf_counter() - start:.1f} s")
     sys.path.insert(0, str(root))
     _compute_floor(data_dir)
+    print(f"machine pauses after the runs: {_pause_share():.0%} of a busy loop")
 
 
 if __name__ == "__main__":

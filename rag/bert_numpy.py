@@ -191,6 +191,10 @@ class BertNumpyEncoder:
         """Word pieces including [CLS]/[SEP], before truncation."""
         return len(self._counter.encode(text).ids)
 
+    def count_tokens_many(self, texts: list[str]) -> list[int]:
+        """`count_tokens` of each text in one call: the tokenizer batches in Rust, off the GIL."""
+        return [len(e.ids) for e in self._counter.encode_batch(texts)] if texts else []
+
     def word_embeddings(self) -> np.ndarray:
         """The whole vocabulary matrix, read once; bulk encoding touches most of it anyway."""
         if self._word is None:
@@ -240,11 +244,13 @@ class BertNumpyEncoder:
         batch_size: int = 32,
         forward: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
         batch_tokens: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
         """Vectors in input order; batches are formed from similar lengths to limit padding.
 
         `forward` replaces the NumPy pass (see `rag.bert_torch`); tokenising, batching
         and normalising stay here so every backend yields comparable vectors.
+        `progress(done, total)` is called after each batch.
         """
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         if not texts:
@@ -254,6 +260,7 @@ class BertNumpyEncoder:
             self.word_embeddings()
         order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
         lengths = [len(e) for e in encoded]
+        done = 0
         for rows in _batches(order, lengths, batch_size, batch_tokens or self.batch_tokens):
             length = max(lengths[i] for i in rows)
             ids = np.zeros((len(rows), length), dtype=np.int64)
@@ -262,6 +269,9 @@ class BertNumpyEncoder:
                 ids[r, : lengths[i]] = encoded[i]
                 mask[r, : lengths[i]] = 1
             out[rows] = (forward or self._forward)(ids, mask)
+            done += len(rows)
+            if progress is not None:
+                progress(done, len(texts))
         if self.normalize:
             out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out

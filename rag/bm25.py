@@ -35,8 +35,10 @@ class _ScoreMatrix:
     @classmethod
     def load(cls, directory: Path) -> "_ScoreMatrix":
         params = json.loads((directory / "params.index.json").read_text(encoding="utf-8"))
-        arrays = [np.load(directory / f"{name}.csc.index.npy", allow_pickle=False) for name in ("data", "indices", "indptr")]
-        return cls(*arrays, num_docs=int(params["num_docs"]))
+        data, indices, indptr = (
+            np.load(directory / f"{name}.csc.index.npy", allow_pickle=False) for name in ("data", "indices", "indptr")
+        )
+        return cls(data, indices, indptr, int(params["num_docs"]))
 
     def scores(self, token_ids: list[int]) -> np.ndarray:
         spans = [(int(self.indptr[t]), int(self.indptr[t + 1])) for t in token_ids]

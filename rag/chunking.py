@@ -57,24 +57,28 @@ def _sections(doc: LoadedDocument) -> list[tuple[str, str]]:
     return out
 
 
-def chunk_document(doc: LoadedDocument, count_tokens: Callable[[str], int], max_tokens: int) -> list[Chunk]:
-    """Heading-aware chunks of at most `max_tokens` tokens each (prefix included)."""
+def chunk_document(doc: LoadedDocument, count_tokens: Callable[[list[str]], list[int]], max_tokens: int) -> list[Chunk]:
+    """Heading-aware chunks of at most `max_tokens` tokens each (prefix included).
+
+    `count_tokens` counts a list of texts at once: each document's prefixes and section
+    bodies are tokenised in one batch, and only sections over budget are counted again
+    piece by piece while they are split.
+    """
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
+    sections = [(heading, body.strip()) for heading, body in _sections(doc) if body.strip()]
+    prefixes = [f"{doc.title} · {heading}" if heading else doc.title for heading, _ in sections]
+    counts = count_tokens(prefixes + [body for _, body in sections])
     chunks: list[Chunk] = []
-    for heading, body in _sections(doc):
-        body = body.strip()
-        if not body:
-            continue
-        prefix = f"{doc.title} · {heading}" if heading else doc.title
-        budget = max(32, max_tokens - count_tokens(prefix) - 4)
-        if count_tokens(body) <= budget:
+    for n, (heading, body) in enumerate(sections):
+        budget = max(32, max_tokens - counts[n] - 4)
+        if counts[len(sections) + n] <= budget:
             pieces = [body]
         else:
             splitter = RecursiveCharacterTextSplitter(
                 chunk_size=budget,
                 chunk_overlap=budget // 10,
-                length_function=count_tokens,
+                length_function=lambda text: count_tokens([text])[0],
                 separators=SEPARATORS,
                 keep_separator="end",
             )

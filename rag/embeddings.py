@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -118,6 +119,14 @@ class SentenceEmbeddings:
                     self._torch_forward = TorchBertForward(encoder, self.bulk_precision)
         return self._torch_forward
 
+    def prepare(self, count: int) -> None:
+        """Load now what encoding `count` texts will use (for many texts: torch and its weights)."""
+        encoder = self.numpy_encoder
+        if encoder is None:
+            _ = self.model
+        elif self.backend != "numpy" and count > _NUMPY_MAX_BATCH and self.device == "cpu":
+            self._bulk_forward(encoder)
+
     @property
     def bulk_engine(self) -> str:
         """Which engine encodes many texts at once (indexing), for reports."""
@@ -132,20 +141,31 @@ class SentenceEmbeddings:
             return self.numpy_encoder.count_tokens(text)
         return len(self.model.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
 
-    def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+    def count_tokens_many(self, texts: list[str]) -> list[int]:
+        """`count_tokens` of each text, tokenised as one batch."""
+        if self.numpy_encoder is not None:
+            return self.numpy_encoder.count_tokens_many(texts)
+        if not texts:
+            return []
+        return [len(ids) for ids in self.model.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]]
+
+    def encode(self, texts: list[str], progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """Normalised vectors in input order; `progress(done, total)` paces a progress bar on long runs."""
         encoder = self.numpy_encoder
         if encoder is not None and (self.backend == "numpy" or len(texts) <= _NUMPY_MAX_BATCH):
-            return encoder.encode(texts, self.batch_size)
+            return encoder.encode(texts, self.batch_size, progress=progress)
         if encoder is not None and self.device == "cpu":
-            return encoder.encode(texts, 1024, self._bulk_forward(encoder), _TORCH_BATCH_TOKENS)
-        vectors = self.model.encode(
-            texts,
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=show_progress,
-        )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+            return encoder.encode(texts, 1024, self._bulk_forward(encoder), _TORCH_BATCH_TOKENS, progress)
+        # sentence-transformers sorts by length within each call; slices only pace the progress bar.
+        matrix = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        step = max(self.batch_size, 256) if progress is not None else max(len(texts), 1)
+        for start in range(0, len(texts), step):
+            matrix[start : start + step] = self.model.encode(
+                texts[start : start + step], batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
+            )
+            if progress is not None:
+                progress(min(start + step, len(texts)), len(texts))
+        return matrix
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.encode(texts).tolist()

@@ -19,6 +19,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -225,17 +226,10 @@ def update_index(
         lock.release()
 
 
-def _embed_by_length(texts: list[str], embeddings: SentenceEmbeddings, notify: Progress) -> np.ndarray:
-    """Embed in batches of similar token length: padding to a batch's longest text halves the work on this base."""
-    order = sorted(range(len(texts)), key=lambda i: embeddings.count_tokens(texts[i]))
-    matrix = np.zeros((len(texts), embeddings.dimension), dtype=np.float32)
-    # Slices only pace the progress bar; each encoder batches within a slice by its own rules.
-    batch = max(embeddings.batch_size, 256)
-    for start in range(0, len(order), batch):
-        rows = order[start : start + batch]
-        notify("embed", min(start + batch, len(order)), len(order))
-        matrix[rows] = embeddings.encode([texts[i] for i in rows])
-    return matrix
+def _embed(texts: list[str], embeddings: SentenceEmbeddings, notify: Progress) -> np.ndarray:
+    """One encoder call over all new chunks, so it can batch by token length across the whole run."""
+    notify("embed", 0, len(texts))
+    return embeddings.encode(texts, progress=lambda done, total: notify("embed", done, total))
 
 
 def _update_locked(
@@ -296,25 +290,29 @@ def _update_locked(
             log.warning("skipped %s: %s", key, exc.detail)
             files[key] = {"sha256": hashes[key], "ids": [], "skipped": exc.detail}
             continue
-        new_chunks.append((key, chunk_document(doc, embeddings.count_tokens, max_tokens)))
+        new_chunks.append((key, chunk_document(doc, embeddings.count_tokens_many, max_tokens)))
 
     flat = [chunk for _, chunks in new_chunks for chunk in chunks]
     if flat:
-        matrix = _embed_by_length([dense_view.document(c) for c in flat], embeddings, notify)
+        # BM25 tokenising is pure Python (jieba) and the encoder's matrix products release
+        # the GIL, so the two run side by side instead of one after the other. The encoder
+        # is loaded first: importing torch holds the GIL and would only take turns with jieba.
+        embeddings.prepare(len(flat))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="huayi-bm25") as pool:
+            tokenized = pool.submit(lambda: [tokenizer(c.index_text) for c in flat])
+            matrix = _embed([dense_view.document(c) for c in flat], embeddings, notify)
+            tokens = tokenized.result()
         offset = 0
         for key, chunks in new_chunks:
-            ids = store.add_chunks(chunks, matrix[offset : offset + len(chunks)], [tokenizer(c.index_text) for c in chunks])
-            offset += len(chunks)
+            end = offset + len(chunks)
+            ids = store.add_chunks(chunks, matrix[offset:end], tokens[offset:end])
+            offset = end
             files[key] = {"sha256": hashes[key], "ids": ids, "doc_id": chunks[0].doc_id if chunks else None}
     report.embedded_chunks = len(flat)
 
     if retokenize:
         for chunk in store.chunks.values():
             chunk.tokens = tokenizer(chunk.index_text)
-    ordered = store.ordered_ids()
-    notify("bm25", 0, 1)
-    bm25 = BM25Index.build(ordered, [store.chunks[i].tokens for i in ordered])
-    notify("bm25", 1, 1)
 
     has_dictionary = (
         previous is not None and previous.directory is not None and (previous.directory / QUERY_DICTIONARY).is_file()
@@ -325,6 +323,11 @@ def _update_locked(
         report.skipped = previous.manifest.get("skipped", {}) | report.skipped
         report.seconds = time.perf_counter() - started
         return report
+
+    ordered = store.ordered_ids()
+    notify("bm25", 0, 1)
+    bm25 = BM25Index.build(ordered, [store.chunks[i].tokens for i in ordered])
+    notify("bm25", 1, 1)
 
     version = f"v-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{time.perf_counter_ns() % 10**6}"
     staging = index_dir / f".tmp-{version}"
@@ -362,9 +365,9 @@ def _update_locked(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     keep = {version, previous.directory.name if previous is not None and previous.directory else ""}
-    for old in index_dir.iterdir():
-        if old.is_dir() and old.name not in keep and (old.name.startswith("v-") or old.name.startswith(".tmp-")):
-            shutil.rmtree(old, ignore_errors=True)
+    for stale in index_dir.iterdir():
+        if stale.is_dir() and stale.name not in keep and (stale.name.startswith("v-") or stale.name.startswith(".tmp-")):
+            shutil.rmtree(stale, ignore_errors=True)
     report.chunks = len(store)
     report.version = version
     report.seconds = time.perf_counter() - started

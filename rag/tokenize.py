@@ -7,6 +7,7 @@ document still meet. English is lower-cased, stop-word filtered and Snowball-ste
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -42,6 +43,8 @@ class BilingualTokenizer:
         self._dictionary = dictionary
         self._lock = threading.Lock()
         self._jieba = None
+        # Titles and headings prefix every chunk of a document, so the same runs recur; segmenting is pure Python.
+        self._zh = functools.lru_cache(maxsize=16384)(self._segment)
         import Stemmer  # PyStemmer: C Snowball stemmer
 
         self._stem = Stemmer.Stemmer("english").stemWord
@@ -80,13 +83,13 @@ class BilingualTokenizer:
         """
         tk = self._tokenizer()
         kept: dict[str, int] = {}
-        for text in texts:
-            for run in _HAN_RUN.findall(text):
-                for start, ends in tk.get_DAG(run).items():
-                    for end in ends:
-                        word = run[start : end + 1]
-                        if word not in kept and tk.FREQ.get(word):
-                            kept[word] = tk.FREQ[word]
+        runs = {run for text in texts for run in _HAN_RUN.findall(text)}
+        for run in runs:
+            for start, ends in tk.get_DAG(run).items():
+                for end in ends:
+                    word = run[start : end + 1]
+                    if word not in kept and tk.FREQ.get(word):
+                        kept[word] = tk.FREQ[word]
         for word in (*_ZH_STOP, *self._user_words):
             if tk.FREQ.get(word):
                 kept.setdefault(word, tk.FREQ[word])
@@ -131,7 +134,7 @@ class BilingualTokenizer:
                 tokens.extend(word[i : i + 2] for i in range(len(word) - 1))
         return tokens
 
-    def _zh(self, run: str) -> list[str]:
+    def _segment(self, run: str) -> tuple[str, ...]:
         words = [w for w in self._tokenizer().lcut(run, HMM=True) if w not in _ZH_STOP]
         tokens = list(words)
         if self._bigrams:
@@ -142,4 +145,4 @@ class BilingualTokenizer:
             for a, b in zip(words, words[1:]):
                 if len(a) == 1 and len(b) == 1:
                     tokens.append(a + b)
-        return tokens
+        return tuple(tokens)

@@ -61,6 +61,17 @@ def test_console_script_runs_without_a_terminal(full_services) -> None:
     assert not row["abstained"] and "Traceback" not in proc.stderr
 
 
+def test_console_script_keeps_exit_codes_and_messages(full_services) -> None:
+    """`main()` ends the process with os._exit: the exit code and the last message must survive it."""
+    env = dict(os.environ, HUAYI_DATA_DIR=str(full_services.settings.data_dir), HF_HUB_OFFLINE="1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "ask", "   "], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert proc.returncode == 2 and "empty" in proc.stderr.lower() and "Traceback" not in proc.stderr
+    listed = subprocess.run([sys.executable, "-m", "bot.cli", "--help"], capture_output=True, text=True, env=env, timeout=600)
+    assert listed.returncode == 0 and "index" in listed.stdout and listed.stdout.rstrip().endswith("╯")
+
+
 def test_chat_keeps_the_conversation(full_services) -> None:
     script = "绣球花怎么养护？\n那它对猫有毒吗？\n/reset\n/exit\n"
     result = runner.invoke(app, ["chat"], input=script, obj=full_services)

@@ -91,6 +91,30 @@ def test_numpy_encoder_counts_tokens_like_the_model_tokenizer(model_dir, embeddi
         expected = len(embeddings.model.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
         assert encoder.count_tokens(text) == expected
     assert encoder.max_seq_length == embeddings.model.max_seq_length
+    assert encoder.count_tokens_many(TEXTS) == [encoder.count_tokens(text) for text in TEXTS]
+    assert encoder.count_tokens_many([]) == []
+
+
+def test_batched_token_counts_agree_across_backends(model_dir):
+    numpy_backed = SentenceEmbeddings(model_dir)
+    st_backed = SentenceEmbeddings(model_dir, backend="sentence-transformers")
+    expected = [numpy_backed.count_tokens(text) for text in TEXTS]
+    assert numpy_backed.count_tokens_many(TEXTS) == expected
+    assert st_backed.count_tokens_many(TEXTS) == expected
+
+
+@pytest.mark.parametrize("backend", ["auto", "sentence-transformers"])
+def test_bulk_encoding_reports_progress_up_to_the_total(model_dir, backend):
+    # ~60 word pieces each: more than one 8192-piece batch on the torch path.
+    texts = [f"peony number {i} lasts {i % 7} days in a vase. " * 5 for i in range(300)]
+    embeddings = SentenceEmbeddings(model_dir, backend=backend, bulk_precision="float32")
+    calls: list[tuple[int, int]] = []
+    vectors = embeddings.encode(texts, progress=lambda done, total: calls.append((done, total)))
+    assert vectors.shape == (300, embeddings.dimension)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    assert len(calls) > 1 and calls[-1] == (300, 300)
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+    assert np.allclose(vectors[:5], embeddings.encode(texts[:5]), atol=1e-3)
 
 
 def test_only_plain_bert_with_mean_pooling_is_numpy_compatible(model_dir, tmp_path):

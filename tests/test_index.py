@@ -119,7 +119,7 @@ def test_failed_run_leaves_the_previous_version_live(services, small_kb: Path, m
     first = services.build_index()
     (small_kb / "en/new.txt").write_text("Ranunculus lasts a week in cool water.", encoding="utf-8")
 
-    def boom(texts, show_progress=False):
+    def boom(texts, progress=None):
         raise RuntimeError("power cut")
 
     monkeypatch.setattr(services.embeddings, "encode", boom)

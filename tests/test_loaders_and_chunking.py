@@ -75,8 +75,8 @@ def test_unreadable_path(tmp_path: Path) -> None:
         load_file(tmp_path / "missing.md")
 
 
-def _count(text: str) -> int:
-    return len(text)
+def _count(texts: list[str]) -> list[int]:
+    return [len(text) for text in texts]
 
 
 def test_chunks_follow_headings_and_carry_a_prefix() -> None:
@@ -89,7 +89,7 @@ def test_chunks_follow_headings_and_carry_a_prefix() -> None:
 def test_long_chinese_sections_split_at_sentence_ends_within_the_window(embeddings) -> None:
     body = "".join(f"第{i}句讲牡丹的养护要点，剪口要斜，水要干净。" for i in range(60))
     doc = load_bytes(f"---\nid: z\ntitle: 牡丹\nlang: zh\ntags: [a]\naliases: []\n---\n# 牡丹\n\n## 养护\n{body}\n".encode(), "z.md")
-    chunks = chunk_document(doc, embeddings.count_tokens, embeddings.max_tokens)
+    chunks = chunk_document(doc, embeddings.count_tokens_many, embeddings.max_tokens)
     assert len(chunks) > 1
     for chunk in chunks:
         assert embeddings.count_tokens(chunk.index_text) <= embeddings.max_tokens

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+import threading
 from contextlib import contextmanager
 from typing import Annotated, Iterator, NoReturn
 
@@ -218,22 +219,29 @@ register_bot(app)
 
 
 def _end_process(code: object) -> NoReturn:
-    """Flush output and logs, then end without tearing the interpreter down.
+    """End the `huayi` process without tearing the interpreter down, when that is safe.
 
-    Everything a command writes is closed (the index is fsynced) before it returns. What
-    is left is freeing torch, jieba's dictionary and a gigabyte of arrays object by
-    object, which took 2-3 s after `huayi index` on a small VM and served nobody.
+    A command's files are closed (the index is fsynced) before it returns. What is left
+    is freeing torch, jieba's dictionary and a gigabyte of arrays object by object, which
+    took 2-3 s after `huayi index` on a small VM and served nobody. If a Python thread
+    is still working (the bot's lanes after a stop), the normal exit waits for it.
     """
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        raise SystemExit(code)
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:
+        sys.stderr.write(f"{code}\n")
+        status = 1
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError):
             pass
     logging.shutdown()
-    if isinstance(code, str):
-        sys.stderr.write(code + "\n")
-        sys.stderr.flush()
-    os._exit(code if isinstance(code, int) else (0 if code is None else 1))
+    os._exit(status)
 
 
 def main() -> None:

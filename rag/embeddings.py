@@ -122,10 +122,12 @@ class SentenceEmbeddings:
     def prepare(self, count: int) -> None:
         """Load now what encoding `count` texts will use (for many texts: torch and its weights)."""
         encoder = self.numpy_encoder
-        if encoder is None:
-            _ = self.model
-        elif self.backend != "numpy" and count > _NUMPY_MAX_BATCH and self.device == "cpu":
+        if encoder is not None and (self.backend == "numpy" or count <= _NUMPY_MAX_BATCH):
+            return
+        if encoder is not None and self.device == "cpu":
             self._bulk_forward(encoder)
+        else:
+            _ = self.model
 
     @property
     def bulk_engine(self) -> str:
@@ -156,16 +158,24 @@ class SentenceEmbeddings:
             return encoder.encode(texts, self.batch_size, progress=progress)
         if encoder is not None and self.device == "cpu":
             return encoder.encode(texts, 1024, self._bulk_forward(encoder), _TORCH_BATCH_TOKENS, progress)
-        # sentence-transformers sorts by length within each call; slices only pace the progress bar.
+        if progress is None:
+            return self._st_encode(texts)
+        # Slices pace the progress bar; ordering by length keeps padding low, as one call would.
+        lengths = self.count_tokens_many(texts)
+        order = sorted(range(len(texts)), key=lengths.__getitem__)
         matrix = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        step = max(self.batch_size, 256) if progress is not None else max(len(texts), 1)
-        for start in range(0, len(texts), step):
-            matrix[start : start + step] = self.model.encode(
-                texts[start : start + step], batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
-            )
-            if progress is not None:
-                progress(min(start + step, len(texts)), len(texts))
+        step = max(self.batch_size, 256)
+        for start in range(0, len(order), step):
+            rows = order[start : start + step]
+            matrix[rows] = self._st_encode([texts[i] for i in rows])
+            progress(min(start + step, len(order)), len(order))
         return matrix
+
+    def _st_encode(self, texts: list[str]) -> np.ndarray:
+        vectors = self.model.encode(
+            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.encode(texts).tolist()

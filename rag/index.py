@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -298,9 +299,23 @@ def _update_locked(
         # the GIL, so the two run side by side instead of one after the other. The encoder
         # is loaded first: importing torch holds the GIL and would only take turns with jieba.
         embeddings.prepare(len(flat))
+        abandon = threading.Event()
+
+        def tokenize_all() -> list[list[str]]:
+            tokens: list[list[str]] = []
+            for chunk in flat:
+                if abandon.is_set():
+                    break
+                tokens.append(tokenizer(chunk.index_text))
+            return tokens
+
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="huayi-bm25") as pool:
-            tokenized = pool.submit(lambda: [tokenizer(c.index_text) for c in flat])
-            matrix = _embed([dense_view.document(c) for c in flat], embeddings, notify)
+            tokenized = pool.submit(tokenize_all)
+            try:
+                matrix = _embed([dense_view.document(c) for c in flat], embeddings, notify)
+            except BaseException:
+                abandon.set()  # so an error or Ctrl-C surfaces now, not after jieba finishes
+                raise
             tokens = tokenized.result()
         offset = 0
         for key, chunks in new_chunks:

@@ -6,6 +6,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
+
+import pytest
 
 from typer.testing import CliRunner
 
@@ -70,6 +73,22 @@ def test_console_script_keeps_exit_codes_and_messages(full_services) -> None:
     assert proc.returncode == 2 and "empty" in proc.stderr.lower() and "Traceback" not in proc.stderr
     listed = subprocess.run([sys.executable, "-m", "bot.cli", "--help"], capture_output=True, text=True, env=env, timeout=600)
     assert listed.returncode == 0 and "index" in listed.stdout and listed.stdout.rstrip().endswith("╯")
+
+
+def test_the_fast_exit_defers_to_threads_still_working() -> None:
+    """With a Python thread still busy (the bot's lanes during a stop), the normal exit must wait for it."""
+    from bot.cli import _end_process
+
+    release = threading.Event()
+    worker = threading.Thread(target=release.wait, args=(30,))
+    worker.start()
+    try:
+        with pytest.raises(SystemExit) as info:
+            _end_process(3)
+        assert info.value.code == 3
+    finally:
+        release.set()
+        worker.join()
 
 
 def test_chat_keeps_the_conversation(full_services) -> None:

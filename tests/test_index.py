@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -129,6 +130,28 @@ def test_failed_run_leaves_the_previous_version_live(services, small_kb: Path, m
     index_dir = services.settings.index_dir
     assert KnowledgeIndex.current_dir(index_dir).name == first.version
     assert not [p for p in index_dir.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_a_failed_embedding_stops_the_bm25_thread_early(services, monkeypatch) -> None:
+    """BM25 tokenising runs beside the encoder; when encoding fails it must stop, not finish every chunk."""
+    failed = threading.Event()
+    real = services.tokenizer
+    calls: list[str] = []
+
+    def slow_tokenizer(text: str, chinese: bool = True) -> list[str]:
+        calls.append(text)
+        failed.wait(timeout=30)
+        return real(text, chinese)
+
+    def boom(texts, progress=None):
+        failed.set()
+        raise RuntimeError("power cut")
+
+    monkeypatch.setitem(services.__dict__, "tokenizer", slow_tokenizer)
+    monkeypatch.setattr(services.embeddings, "encode", boom)
+    with pytest.raises(RuntimeError, match="power cut"):
+        services.build_index()
+    assert 1 <= len(calls) <= 2, f"tokenised {len(calls)} chunks after the encoder had failed"
 
 
 def test_bm25_idf_comes_from_document_frequencies_and_survives_a_reload(tmp_path):

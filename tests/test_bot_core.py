@@ -209,3 +209,26 @@ async def test_turns_are_taken_per_member_first_come_first_served(tmp_path):
     await asyncio.gather(*tasks)
     async with runtime.turn("plan", None):  # no member, no turn to take
         pass
+
+
+async def test_features_unloaded_by_a_stop_do_not_drain_again(tmp_path):
+    """HuayiBot.close drains once with one deadline; each feature unloading after it must not add its own wait."""
+    from bot.exts._feature import FeatureCog
+    from bot.runtime import HuayiRuntime
+
+    runtime = HuayiRuntime(load_settings(data_dir=tmp_path))
+    drains: list[float] = []
+
+    async def drain(timeout: float) -> None:
+        drains.append(timeout)
+
+    runtime.drain = drain  # type: ignore[method-assign]
+    for feature in ("feature", "other", "third"):
+        runtime.acquire(feature)
+    cog = FeatureCog(object(), runtime)  # type: ignore[arg-type]
+    await cog.cog_unload()  # an extension unloaded on its own waits for replies in flight
+    assert drains == [cog.in_flight_grace_s]
+    runtime.acquire("feature")
+    runtime.closing = True  # what HuayiRuntime.aclose sets at the start of a stop
+    await cog.cog_unload()
+    assert drains == [cog.in_flight_grace_s]

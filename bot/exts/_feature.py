@@ -39,7 +39,8 @@ class FeatureCog(commands.Cog):
         await bot.add_cog(cls(bot, runtime))
 
     async def cog_unload(self) -> None:
-        await self.runtime.drain(self.in_flight_grace_s)  # instant when HuayiBot.close drained already
+        if not self.runtime.closing:  # a bot stop drained once, with one deadline, before unloading features
+            await self.runtime.drain(self.in_flight_grace_s)
         await self.on_unload()
         if await self.runtime.release(self.feature):
             uninstall_error_handler(self.bot.tree)

@@ -221,6 +221,6 @@ class KbCog(FeatureCog):
         log.info("user %s started a full index rebuild from guild %s", interaction.user.id, guild_id)
         async with self.runtime.knowledge_lock():
             report = await self.runtime.run_blocking(self.runtime.services.build_index, True, lane="index")
-        summary = await self.runtime.run_blocking(read_index_summary, self.settings.index_dir)
+        summary = await self.runtime.run_quick(read_index_summary, self.settings.index_dir)
         documents = summary.documents if summary else 0
         await self._finish(interaction, reindex_message(report, documents, interaction_lang(interaction)))

@@ -94,7 +94,9 @@ class ImageBackend(Protocol):
     """
 
     name: str
-    max_batch: int
+
+    @property
+    def max_batch(self) -> int: ...
 
     def availability(self) -> Availability: ...
 
